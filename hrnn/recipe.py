@@ -1,0 +1,229 @@
+"""The aws-hrnn recipe, declared once as data.
+
+Validation, defaults, HPO search spaces, ``list-recipes``/``describe-recipe`` and the README table all
+read :data:`HRNN_RECIPE`. Values are strings, as on the service's wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALGORITHM = "algorithm"  # the recipe's documented algorithm hyperparameters
+FEATURIZATION = "featurization"  # documented featurization hyperparameters (and our session timeout)
+TRAINING = "training"  # advanced training options: an extension, never tunable
+
+INTEGER = "integer"
+CONTINUOUS = "continuous"
+CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    name: str
+    kind: str
+    type: str
+    default: str
+    description: str
+    tunable: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    values: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        """Human-readable description of the allowed values, used in error messages."""
+        if self.type == CATEGORICAL:
+            return "one of " + ", ".join(repr(v) for v in self.values)
+        kind = "an integer" if self.type == INTEGER else "a number"
+        lo = _fmt(self.min_value)
+        hi = _fmt(self.max_value)
+        if self.min_value is not None and self.max_value is not None:
+            return f"{kind} in [{lo}, {hi}]"
+        if self.min_value is not None:
+            return f"{kind} >= {lo}"
+        return kind
+
+    def parse(self, raw: object) -> int | float | str | bool:
+        """Parse a wire value (a string) into a typed value, or raise ValueError naming what is allowed."""
+        text = str(raw).strip() if not isinstance(raw, bool) else str(raw).lower()
+        if self.type == CATEGORICAL:
+            low = text.lower()
+            if low not in self.values:
+                raise ValueError(self.allowed())
+            return {"true": True, "false": False}.get(low, low) if self.values == ("true", "false") else low
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(self.allowed()) from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(self.allowed())
+        if self.type == INTEGER:
+            if number != int(number):
+                raise ValueError(self.allowed())
+            number = int(number)
+        if (self.min_value is not None and number < self.min_value) or (
+            self.max_value is not None and number > self.max_value
+        ):
+            raise ValueError(self.allowed())
+        return number
+
+    def to_wire(self, value: object) -> str:
+        """Typed value back to the service's string form."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if self.type == INTEGER:
+            return str(int(value))
+        if self.type == CONTINUOUS:
+            return repr(float(value))
+        return str(value)
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    recipe_arn: str
+    algorithm_arn: str
+    feature_transformation_arn: str
+    recipe_type: str
+    description: str
+    hyperparameters: tuple[HyperParameter, ...] = field(default_factory=tuple)
+
+    def lookup(self, name: str) -> HyperParameter | None:
+        """Find a hyperparameter by its plain name, an alias, or a service prefix (``training.bptt``)."""
+        plain = strip_prefix(name)
+        for hp in self.hyperparameters:
+            if plain == hp.name or plain in hp.aliases:
+                return hp
+        return None
+
+    def of_kind(self, kind: str) -> list[HyperParameter]:
+        return [hp for hp in self.hyperparameters if hp.kind == kind]
+
+    @property
+    def tunable(self) -> list[HyperParameter]:
+        return [hp for hp in self.hyperparameters if hp.tunable]
+
+    def defaults(self, kind: str | None = None) -> dict[str, str]:
+        return {hp.name: hp.default for hp in self.hyperparameters if kind is None or hp.kind == kind}
+
+
+SERVICE_PREFIXES = ("training.", "data.", "model.")
+
+
+def strip_prefix(name: str) -> str:
+    for prefix in SERVICE_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+HRNN_RECIPE = Recipe(
+    name="aws-hrnn",
+    recipe_arn="arn:aws:personalize:::recipe/aws-hrnn",
+    algorithm_arn="arn:aws:personalize:::algorithm/aws-hrnn",
+    feature_transformation_arn="arn:aws:personalize:::feature-transformation/JSON-percentile-filtering",
+    recipe_type="USER_PERSONALIZATION",
+    description=(
+        "Hierarchical recurrent neural network: a session-level GRU under a user-level GRU that models "
+        "changes in user behaviour and weighs recent interactions higher."
+    ),
+    hyperparameters=(
+        HyperParameter(
+            "hidden_dimension", ALGORITHM, INTEGER, "43",
+            "Size of the GRU states (session and user level) and of the item embedding.",
+            tunable=True, min_value=32, max_value=256,
+        ),
+        HyperParameter(
+            "bptt", ALGORITHM, INTEGER, "32",
+            "Truncated back-propagation window: gradients flow through at most this many consecutive "
+            "events of a user's sequence before the carried states are detached.",
+            tunable=True, min_value=2, max_value=32,
+        ),
+        HyperParameter(
+            "recency_mask", ALGORITHM, CATEGORICAL, "true",
+            "When true, each training event's loss is weighted by exp2(-age / recency_half_life_days); "
+            "when false all events weigh the same.",
+            tunable=True, values=("true", "false"),
+        ),
+        HyperParameter(
+            "min_user_history_length_percentile", FEATURIZATION, CONTINUOUS, "0.0",
+            "Drop users whose history length is below this percentile of all users' lengths.",
+            min_value=0.0, max_value=1.0, aliases=("min_hist_length_percentile",),
+        ),
+        HyperParameter(
+            "max_user_history_length_percentile", FEATURIZATION, CONTINUOUS, "0.99",
+            "Drop users whose history length is above this percentile of all users' lengths.",
+            min_value=0.0, max_value=1.0, aliases=("max_hist_length_percentile",),
+        ),
+        HyperParameter(
+            "session_timeout_minutes", FEATURIZATION, CONTINUOUS, "30",
+            "A user's events split into a new session where the gap to the previous event exceeds this "
+            "many minutes (extension; the service does not document its value).",
+            min_value=0.0, max_value=525600.0,
+        ),
+        HyperParameter(
+            "recency_half_life_days", TRAINING, CONTINUOUS, "30",
+            "Half-life, in days before the newest timestamp, of the recency_mask loss weight.",
+            min_value=0.001, max_value=36500.0,
+        ),
+        HyperParameter(
+            "learning_rate", TRAINING, CONTINUOUS, "0.05",
+            "Adagrad learning rate (GRU4Rec reference default).",
+            min_value=1e-6, max_value=10.0,
+        ),
+        HyperParameter(
+            "momentum", TRAINING, CONTINUOUS, "0.0",
+            "Momentum of the Adagrad update (GRU4Rec reference default 0).",
+            min_value=0.0, max_value=0.99,
+        ),
+        HyperParameter(
+            "epochs", TRAINING, INTEGER, "10",
+            "Passes over the training users.",
+            min_value=1, max_value=1000,
+        ),
+        HyperParameter(
+            "batch_size", TRAINING, INTEGER, "64",
+            "User-parallel mini-batch size (number of slots).",
+            min_value=1, max_value=65536,
+        ),
+        HyperParameter(
+            "num_negatives", TRAINING, INTEGER, "2048",
+            "Shared popularity-sampled negatives per mini-batch, on top of the in-batch negatives.",
+            min_value=0, max_value=1_000_000,
+        ),
+        HyperParameter(
+            "sample_alpha", TRAINING, CONTINUOUS, "0.5",
+            "Negatives are drawn with probability proportional to popularity ** sample_alpha.",
+            min_value=0.0, max_value=1.0,
+        ),
+        HyperParameter(
+            "loss", TRAINING, CATEGORICAL, "auto",
+            "'sampled' softmax with logQ correction, 'full' softmax over all items, or 'auto' "
+            "(full when the catalogue has at most full_softmax_max_items items).",
+            values=("auto", "sampled", "full"),
+        ),
+        HyperParameter(
+            "full_softmax_max_items", TRAINING, INTEGER, "2048",
+            "Catalogue size up to which loss=auto uses the full softmax.",
+            min_value=0, max_value=10_000_000,
+        ),
+        HyperParameter(
+            "dropout", TRAINING, CONTINUOUS, "0.1",
+            "Dropout on the item embedding input and on the session state fed to the output layer.",
+            min_value=0.0, max_value=0.9,
+        ),
+        HyperParameter(
+            "seed", TRAINING, INTEGER, "42",
+            "Random seed for initialisation, sampling and splits.",
+            min_value=0, max_value=2**31 - 1,
+        ),
+    ),
+)
+
+RECIPES: dict[str, Recipe] = {HRNN_RECIPE.recipe_arn: HRNN_RECIPE}
