@@ -1,0 +1,1 @@
+"""Hyperparameter optimisation for aws-hrnn: the CreateSolution request and its Ray Tune search."""
