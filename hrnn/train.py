@@ -273,6 +273,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "history": self.history,
+            "torch_rng": torch.get_rng_state(),  # dropout masks continue as in an uninterrupted run
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -280,6 +281,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"].cpu())
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         atomic_torch_save(self.state_dict(), Path(path))

@@ -1,0 +1,172 @@
+"""A trained model as a directory, and recommendations from it.
+
+Layout (every file written atomically)::
+
+    model.json        model config, training settings, hyperparameters (wire strings), counts
+    weights.pt        state dict (loaded with ``weights_only=True``)
+    items.arrow       item_id, training interaction count (the popularity fallback)
+    users.arrow       user_id of every known user
+    user_states.pt    each known user's session state after their whole history
+
+Recommendations are the top ``numResults`` items by softmax score over all items, like the service's
+GetRecommendations. A user the model has never seen gets the most popular items instead of an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .data import InteractionData
+from .errors import InvalidInputException, ResourceNotFoundException
+from .evaluate import HRNNScorer
+from .model import HRNN, ModelConfig
+from .train import atomic_torch_save
+
+MAX_RESULTS = 500
+DEFAULT_RESULTS = 25
+FORMAT_VERSION = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _atomic_write_arrow(path: Path, table: pa.Table) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionData, train: InteractionData,
+               hyperparameters_wire: dict, settings: dict, device: torch.device | None = None) -> Path:
+    """Write a model directory. ``history`` is every known user's full history (their state is stored);
+    ``train`` gives the popularity fallback and the items the model may recommend."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    device = device or next(model.parameters()).device
+    states = HRNNScorer(model, device).final_states(history).cpu()
+    user_states = torch.zeros(history.n_users, model.hidden)
+    known = np.zeros(history.n_users, dtype=bool)
+    user_states[torch.as_tensor(history.seq_users.astype(np.int64))] = states
+    known[history.seq_users] = True
+    counts = train.item_counts()
+    atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "weights.pt")
+    atomic_torch_save({"states": user_states, "known": torch.as_tensor(known)}, directory / "user_states.pt")
+    _atomic_write_arrow(directory / "items.arrow", pa.table({"item_id": history.item_ids, "count": counts}))
+    _atomic_write_arrow(directory / "users.arrow", pa.table({"user_id": history.user_ids}))
+    atomic_write_json(directory / "model.json", {
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "hyperparameters": hyperparameters_wire,
+        "training": settings,
+        "n_items": history.n_items,
+        "n_users": int(known.sum()),
+    })
+    return directory
+
+
+@dataclass
+class LoadedModel:
+    model: HRNN
+    item_ids: pa.Array
+    item_counts: np.ndarray
+    user_ids: pa.Array
+    user_states: torch.Tensor
+    known: torch.Tensor
+    info: dict
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "LoadedModel":
+        directory = Path(directory)
+        if not (directory / "model.json").exists():
+            raise ResourceNotFoundException(f"No trained model in {str(directory)!r} (model.json is missing).")
+        info = json.loads((directory / "model.json").read_text())
+        model = HRNN(ModelConfig(**info["model"]))
+        model.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
+        model.eval()
+        states = torch.load(directory / "user_states.pt", map_location="cpu", weights_only=True)
+        items = _read_arrow(directory / "items.arrow")
+        return cls(
+            model=model,
+            item_ids=items.column("item_id").combine_chunks(),
+            item_counts=items.column("count").to_numpy().copy(),
+            user_ids=_read_arrow(directory / "users.arrow").column("user_id").combine_chunks(),
+            user_states=states["states"],
+            known=states["known"],
+            info=info,
+        )
+
+    def _user_lookup(self) -> dict[str, int]:
+        if not hasattr(self, "_lookup"):
+            self._lookup = {uid: i for i, uid in enumerate(self.user_ids.to_pylist())}
+        return self._lookup
+
+    @torch.no_grad()
+    def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS) -> list[dict]:
+        """GetRecommendations for several users: ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
+        if isinstance(num_results, bool) or not isinstance(num_results, int) or not 1 <= num_results <= MAX_RESULTS:
+            raise InvalidInputException(
+                f"numResults {num_results!r} is invalid; expected an integer from 1 to {MAX_RESULTS}."
+            )
+        lookup = self._user_lookup()
+        index = np.array([lookup.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
+        trained = torch.as_tensor(self.item_counts > 0)
+        k = min(num_results, int(trained.sum()))
+        out: list[dict] = [{} for _ in user_ids]
+        if known.any():
+            rows = np.flatnonzero(known)
+            logits = self.model.score_all(self.user_states[torch.as_tensor(index[rows])]).float()
+            logits = logits.masked_fill(~trained, float("-inf"))
+            probs = torch.softmax(logits, dim=1)
+            scores, items = _top(probs, k)
+            for r, s, i in zip(rows, scores, items):
+                out[r] = self._item_list(i, s)
+        if (~known).any():
+            counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
+            probs = (counts / counts.sum()).unsqueeze(0)
+            scores, items = _top(probs, k)
+            for r in np.flatnonzero(~known):
+                out[r] = self._item_list(items[0], scores[0])
+        return out
+
+    def _item_list(self, items: np.ndarray, scores: np.ndarray) -> dict:
+        ids = self.item_ids.take(pa.array(items)).to_pylist()
+        return {"itemList": [{"itemId": i, "score": round(float(s), 7)} for i, s in zip(ids, scores)]}
+
+
+def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top k by score, ties broken by lower item index (deterministic)."""
+    order = torch.argsort(probs, dim=1, descending=True, stable=True)[:, :k]
+    return probs.gather(1, order).numpy(), order.numpy()
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    with pa.memory_map(str(path), "r") as source:
+        return pa.ipc.open_file(source).read_all()

@@ -1,0 +1,169 @@
+"""Evaluation: the service's offline metrics on held-out users, and the field's next-item protocol.
+
+Both warm a user's state up through that user's earlier interactions (no scoring) before scoring, and both
+rank all items (no sampled candidates). Models plug in as a :class:`Scorer`, so the most-popular baseline
+and the session-only model are measured by exactly the same code as the HRNN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import InteractionData
+from .metrics import SERVICE_TOP_K, NextItemAccumulator, service_metrics, topk_items
+from .model import HRNN, gap_feature
+from .splits import NextItemSplit, UserHoldout
+
+SCORE_CHUNK = 512  # users (or events) scored at once: bounds memory at chunk x n_items floats
+
+
+class Scorer:
+    """A model as the evaluator sees it: states after events, and item scores from states."""
+
+    def final_states(self, data: InteractionData) -> torch.Tensor:  # [M, d]: after each sequence's last event
+        raise NotImplementedError
+
+    def event_states(self, data: InteractionData, collect: np.ndarray) -> torch.Tensor:  # [n_collect, d]
+        raise NotImplementedError
+
+    def scores(self, states: torch.Tensor) -> torch.Tensor:  # [n, n_items]
+        raise NotImplementedError
+
+
+@dataclass
+class PopularityScorer(Scorer):
+    """Most-popular baseline: every user gets the items ranked by their training interaction counts."""
+
+    counts: np.ndarray
+
+    def final_states(self, data):
+        return torch.zeros(data.n_sequences, 1)
+
+    def event_states(self, data, collect):
+        return torch.zeros(int(collect.sum()), 1)
+
+    def scores(self, states):
+        return torch.as_tensor(self.counts, dtype=torch.float32).expand(states.shape[0], -1)
+
+
+@dataclass
+class HRNNScorer(Scorer):
+    model: HRNN
+    device: torch.device
+    chunk: int = 1024
+    item_mask: torch.Tensor | None = None  # False for items never seen in training: never recommended
+
+    @torch.no_grad()
+    def _run(self, data: InteractionData, collect: np.ndarray | None):
+        """Feed every sequence through the model, ``chunk`` sequences at a time, longest first."""
+        model, dev = self.model, self.device
+        model.eval()
+        hidden = model.hidden
+        finals = torch.zeros(data.n_sequences, hidden, device=dev)
+        n_collect = int(collect.sum()) if collect is not None else 0
+        collected = torch.zeros(n_collect, hidden, device=dev)
+        collect_pos = torch.as_tensor(np.cumsum(collect) - 1 if collect is not None else np.zeros(0, np.int64)).to(dev)
+        collect_t = torch.as_tensor(collect).to(dev) if collect is not None else None
+        times = torch.as_tensor(data.times)
+        user_start = torch.as_tensor(data.user_start_mask())
+        items = torch.as_tensor(data.items.astype(np.int64)).to(dev)
+        gaps = gap_feature(times, user_start).to(dev)
+        sstart = torch.as_tensor(data.session_start_mask()).to(dev)
+        ustart = user_start.to(dev)
+        lengths = data.lengths
+        order = np.argsort(-lengths, kind="stable")
+        for lo in range(0, len(order), self.chunk):
+            seqs = order[lo:lo + self.chunk]
+            seq_len = lengths[seqs]
+            if seq_len.max(initial=0) == 0:
+                continue
+            steps = np.arange(int(seq_len.max()))[:, None]
+            idx = np.where(steps < seq_len[None, :], data.user_offsets[seqs][None, :] + steps, -1)
+            idx_t = torch.as_tensor(idx).to(dev)
+            h_s, h_u = model.initial_state(len(seqs), dev)
+            for t in range(idx_t.shape[0]):
+                ev = idx_t[t]
+                present = (ev >= 0).unsqueeze(1)
+                e = ev.clamp(min=0)
+                gi = model.input_gates(items[e], gaps[e])
+                new_s, new_u = model.step(gi, h_s, h_u, sstart[e].unsqueeze(1).float(), ustart[e].unsqueeze(1).float())
+                h_s = torch.where(present, new_s, h_s)
+                h_u = torch.where(present, new_u, h_u)
+                if collect_t is not None:
+                    take = collect_t[e] & present.squeeze(1)
+                    collected[collect_pos[e[take]]] = h_s[take]
+            finals[torch.as_tensor(seqs).to(dev)] = h_s
+        return finals, collected
+
+    def final_states(self, data):
+        return self._run(data, None)[0]
+
+    def event_states(self, data, collect):
+        return self._run(data, collect)[1]
+
+    @torch.no_grad()
+    def scores(self, states):
+        scores = self.model.score_all(states.to(self.device)).float()
+        if self.item_mask is not None:
+            scores = scores.masked_fill(~self.item_mask.to(scores.device), float("-inf"))
+        return scores
+
+
+def evaluate_service(scorer: Scorer, data: InteractionData, holdout: UserHoldout) -> dict[str, float]:
+    """GetSolutionMetrics on held-out users: warm up through each user's input, score, compare with the
+    user's newest interactions."""
+    inputs = holdout.inputs(data)
+    offsets, relevant = holdout.relevant(data)
+    states = scorer.final_states(inputs)
+    top = np.concatenate([
+        topk_items(scorer.scores(states[lo:lo + SCORE_CHUNK]).float().cpu(), SERVICE_TOP_K)
+        for lo in range(0, states.shape[0], SCORE_CHUNK)
+    ]) if states.shape[0] else np.zeros((0, SERVICE_TOP_K), dtype=np.int64)
+    return service_metrics(top, offsets, relevant, data.n_items)
+
+
+def next_item_sequences(split: NextItemSplit) -> tuple[InteractionData, np.ndarray, np.ndarray]:
+    """Each test user's training sessions followed by their test sessions, plus which events are scored
+    (those with a next event in the same test session) and those targets."""
+    warm, test = split.warmup, split.test
+    lw, lt = warm.lengths, test.lengths
+    total = lw + lt
+    offsets = np.zeros(len(total) + 1, dtype=np.int64)
+    np.cumsum(total, out=offsets[1:])
+    n = int(offsets[-1])
+    warm_pos = np.repeat(offsets[:-1] - warm.user_offsets[:-1], lw) + np.arange(warm.n_events)
+    test_pos = np.repeat(offsets[:-1] + lw - test.user_offsets[:-1], lt) + np.arange(test.n_events)
+    items = np.empty(n, dtype=np.int32)
+    times = np.empty(n, dtype=np.int64)
+    session_start = np.zeros(n, dtype=bool)
+    items[warm_pos], times[warm_pos] = warm.items, warm.times
+    items[test_pos], times[test_pos] = test.items, test.times
+    session_start[warm_pos] = warm.session_start_mask()
+    session_start[test_pos] = test.session_start_mask()
+    is_test = np.zeros(n, dtype=bool)
+    is_test[test_pos] = True
+    collect = np.zeros(n, dtype=bool)
+    collect[:-1] = is_test[:-1] & is_test[1:] & ~session_start[1:]
+    targets = items[1:][collect[:-1]].astype(np.int64)
+    combined = InteractionData(
+        items=items, times=times, weights=np.ones(n, dtype=np.float32), user_offsets=offsets,
+        seq_users=test.seq_users, session_offsets=np.append(np.flatnonzero(session_start), n).astype(np.int64),
+        user_ids=test.user_ids, item_ids=test.item_ids,
+    )
+    return combined, collect, targets
+
+
+def evaluate_next_item(scorer: Scorer, split: NextItemSplit, ks=(5, 10, 20)) -> dict[str, float]:
+    """Recall@K and MRR@K over every next event of the test sessions, ranked against all items, with
+    optimistic and pessimistic tie handling."""
+    combined, collect, targets = next_item_sequences(split)
+    states = scorer.event_states(combined, collect)
+    acc = NextItemAccumulator(ks)
+    target_t = torch.as_tensor(targets)
+    for lo in range(0, states.shape[0], SCORE_CHUNK):
+        scores = scorer.scores(states[lo:lo + SCORE_CHUNK]).float()
+        acc.add(scores, target_t[lo:lo + SCORE_CHUNK].to(scores.device))
+    return acc.result()
