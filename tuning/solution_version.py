@@ -1,0 +1,233 @@
+"""CreateSolutionVersion: train (``performHPO: false``) or tune (``performHPO: true``) on an Interactions file
+and write the results the way the service reports them.
+
+Status moves ``CREATE PENDING`` -> ``CREATE IN_PROGRESS`` -> ``ACTIVE``, or ``CREATE FAILED`` with a
+``failureReason``; every file is written atomically, so a reader never sees a half-written one. A version
+whose process died while ``CREATE IN_PROGRESS`` is resumed (same version id, same Ray experiment) when
+the same command runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hrnn.artifact import atomic_write_json, atomic_write_text, save_model
+from hrnn.data import DataConfig, load_interactions
+from hrnn.errors import ServiceError
+from hrnn.evaluate import HRNNScorer, evaluate_service
+from hrnn.fit import fit, train_config, typed_hyperparameters
+from hrnn.metrics import SERVICE_METRIC_NAMES
+from hrnn.recipe import ALGORITHM
+from hrnn.splits import hpo_splits, service_split
+from hrnn.train import Trainer
+
+from .request import SolutionRequest, parse_create_solution
+from .workspace import Workspace, read_json, solution_arn, version_arn
+
+PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
+
+
+@dataclass
+class RunOptions:
+    device: str = "auto"
+    quiet: bool = False
+    gpus_per_trial: float | None = None
+    cpus_per_trial: int = 1
+    max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
+    storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
+
+
+def create_solution_version(workspace: Workspace, solution_arn_: str, interactions: str | os.PathLike,
+                            options: RunOptions = RunOptions()) -> str:
+    """Run a whole solution version synchronously and return its ARN (also when it failed: describe it)."""
+    name, raw_request = workspace.load_solution(solution_arn_)
+    request = parse_create_solution(raw_request)
+    interactions = str(Path(interactions).resolve())
+    directory, version_id, resumed = _claim_version(workspace, name, interactions)
+    arn = version_arn(name, version_id)
+    status = _StatusFile(directory / "describe.json", _describe_base(request, name, arn, raw_request))
+    if not resumed:
+        status.write(PENDING, interactions=interactions)
+    try:
+        status.write(IN_PROGRESS, interactions=interactions, pid=os.getpid())
+        outcome = _train_or_tune(request, interactions, directory, options, version_id)
+        status.write(ACTIVE, interactions=interactions, trainingHours=round(outcome["seconds"] / 3600.0, 6),
+                     tunedHPOParams=outcome.get("tuned"))
+    except ServiceError as exc:
+        status.write(FAILED, interactions=interactions, failureReason=exc.message)
+        raise
+    except KeyboardInterrupt:
+        status.write(FAILED, interactions=interactions, failureReason="Stopped by the user (interrupted).")
+        raise
+    except Exception as exc:  # an unexpected failure still leaves a described, failed version
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        status.write(FAILED, interactions=interactions, failureReason=f"Internal error: {detail}")
+        raise
+    return arn
+
+
+def _claim_version(workspace: Workspace, name: str, interactions: str) -> tuple[Path, str, bool]:
+    """Resume this solution's latest version if it is in progress on the same file and its process is gone."""
+    for directory in reversed(workspace.versions(name)):
+        version = read_json(directory / "describe.json")["solutionVersion"]
+        if version["status"] in (PENDING, IN_PROGRESS) and version.get("interactions") == interactions:
+            if not _alive(version.get("pid")):
+                return directory, directory.name, True
+        break
+    version_id = secrets.token_hex(4)
+    directory = workspace.version_dir(name, version_id)
+    directory.mkdir(parents=True, exist_ok=False)
+    return directory, version_id, False
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _describe_base(request: SolutionRequest, name: str, arn: str, raw_request: dict) -> dict:
+    base = {
+        "name": version_name(arn),
+        "solutionVersionArn": arn,
+        "solutionArn": solution_arn(name),
+        "recipeArn": request.recipe.recipe_arn,
+        "performHPO": request.perform_hpo,
+        "performAutoML": request.perform_automl,
+        "trainingMode": "FULL",
+        "solutionConfig": request.solution_config,
+    }
+    if request.event_type:
+        base["eventType"] = request.event_type
+    if request.dataset_group_arn:
+        base["datasetGroupArn"] = request.dataset_group_arn
+    return base
+
+
+def version_name(arn: str) -> str:
+    return arn.rsplit("/", 2)[-2] + "-" + arn.rsplit("/", 1)[-1]
+
+
+class _StatusFile:
+    def __init__(self, path: Path, base: dict):
+        self.path = path
+        self.base = base
+        previous = read_json(path)["solutionVersion"] if path.exists() else {}
+        self.created = previous.get("creationDateTime", time.time())
+
+    def write(self, status: str, **fields) -> None:
+        version = {**self.base, "status": status, "creationDateTime": self.created,
+                   "lastUpdatedDateTime": time.time()}
+        version.update({k: v for k, v in fields.items() if v is not None})
+        atomic_write_json(self.path, {"solutionVersion": version})
+
+
+def data_config(request: SolutionRequest) -> DataConfig:
+    hp = request.hyperparameters
+    return DataConfig(
+        event_type=request.event_type,
+        event_value_threshold=request.event_value_threshold,
+        min_user_history_length_percentile=hp["min_user_history_length_percentile"],
+        max_user_history_length_percentile=hp["max_user_history_length_percentile"],
+        session_timeout_minutes=hp["session_timeout_minutes"],
+    )
+
+
+def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path, options: RunOptions,
+                   version_id: str) -> dict:
+    started = time.perf_counter()
+    data = load_interactions(interactions, data_config(request))
+    seed = int(request.hyperparameters["seed"])
+    if not options.quiet:
+        s = data.summary()
+        sys.stderr.write(f"data: {s['interactions']:,} interactions, {s['users']:,} users, "
+                         f"{s['items']:,} items, {s['sessions']:,} sessions\n")
+    wire = {hp.name: hp.to_wire(request.hyperparameters[hp.name]) for hp in request.recipe.hyperparameters}
+    if request.perform_hpo:
+        from .hpo import run_hpo  # Ray is imported only when a search runs
+
+        splits = hpo_splits(data, seed)
+        storage = options.storage or str(directory / "ray")
+        result = run_hpo(data, splits, request, storage=storage, name=f"hpo-{version_id}", seed=seed,
+                         gpus_per_trial=options.gpus_per_trial, cpus_per_trial=options.cpus_per_trial,
+                         max_epochs=options.max_epochs, quiet=options.quiet)
+        best_hp = result.best_hyperparameters
+        trainer = Trainer.create(data.n_items, best_hp["hidden_dimension"], train_config(best_hp, options.device),
+                                 dropout=best_hp["dropout"])
+        trainer.load_checkpoint(Path(result.best_checkpoint) / "checkpoint.pt")
+        train = data.take(splits.train)
+        test = splits.test
+        trials = [_trial_row(t) for t in result.trials]
+        trial_seconds = sum(t.seconds for t in result.trials)
+        wire.update({k: request.recipe.lookup(k).to_wire(v) for k, v in best_hp.items()})
+    else:
+        split = service_split(data, seed)
+        train = data.take(split.train)
+        test = split.holdout
+        fit_started = time.perf_counter()
+        fitted = fit(train, request.hyperparameters, device=options.device, quiet=options.quiet,
+                     max_epochs=options.max_epochs, checkpoint_dir=directory / "checkpoint")
+        trainer = fitted.trainer
+        trial_seconds = time.perf_counter() - fit_started
+        trials = [{"trial_id": "single", **_algorithm_params(wire), "objective": None,
+                   "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED"}]
+    scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0))
+    metrics = evaluate_service(scorer, data, test)
+    save_model(directory / "model", trainer.model, data, train, wire,
+               {"train_config": trainer.config.to_dict(), "history": trainer.history,
+                "interactions": interactions, "data": data.summary()}, trainer.device)
+    arn = read_json(directory / "describe.json")["solutionVersion"]["solutionVersionArn"]
+    atomic_write_json(directory / "metrics.json", {
+        "solutionVersionArn": arn,
+        "metrics": {k: round(float(metrics[k]), 6) for k in SERVICE_METRIC_NAMES},
+    })
+    _write_trials(directory, trials)
+    shutil.rmtree(directory / "checkpoint", ignore_errors=True)
+    tuned = {"algorithmHyperParameters": _algorithm_params(wire)} if request.perform_hpo else None
+    return {"seconds": trial_seconds if request.perform_hpo else time.perf_counter() - started, "tuned": tuned}
+
+
+def _algorithm_params(wire: dict) -> dict:
+    from hrnn.recipe import HRNN_RECIPE
+
+    return {hp.name: wire[hp.name] for hp in HRNN_RECIPE.of_kind(ALGORITHM)}
+
+
+def _trial_row(trial) -> dict:
+    return {
+        "trial_id": trial.trial_id,
+        **trial.params,
+        "objective": trial.objective,
+        **{k: trial.metrics.get(k) for k in SERVICE_METRIC_NAMES},
+        "epochs": trial.epochs,
+        "seconds": round(trial.seconds, 3),
+        "device": trial.device,
+        "node": trial.node,
+        "status": trial.status,
+        "history": trial.history,
+    }
+
+
+def _write_trials(directory: Path, trials: list[dict]) -> None:
+    atomic_write_json(directory / "trials.json", {"trials": trials})
+    columns = [k for k in trials[0] if k != "history"] if trials else []
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(trials)
+    atomic_write_text(directory / "trials.csv", buffer.getvalue())
