@@ -89,7 +89,7 @@ class HRNNScorer(Scorer):
                 present = (ev >= 0).unsqueeze(1)
                 e = ev.clamp(min=0)
                 gi = model.input_gates(items[e], gaps[e])
-                new_s, new_u = model.step(gi, h_s, h_u, sstart[e].unsqueeze(1).float(), ustart[e].unsqueeze(1).float())
+                new_s, new_u, _ = model.step(gi, h_s, h_u, sstart[e].unsqueeze(1).float(), ustart[e].unsqueeze(1).float())
                 h_s = torch.where(present, new_s, h_s)
                 h_u = torch.where(present, new_u, h_u)
                 if collect_t is not None:

@@ -98,30 +98,44 @@ class HRNN(nn.Module):
         return self.session_ih(torch.cat([x, gaps.unsqueeze(-1).to(x.dtype)], dim=-1))
 
     def step(self, gi: torch.Tensor, h_s: torch.Tensor, h_u: torch.Tensor,
-             session_start: torch.Tensor, user_start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Advance every slot by one event. ``session_start``/``user_start`` are [B, 1] float masks."""
+             session_start: torch.Tensor, user_start: torch.Tensor):
+        """Advance every slot by one event. ``session_start``/``user_start`` are [B, 1] float masks.
+
+        Returns the new session state, the user state, and ``h_start``: the state this step's session
+        starts from (``tanh(W h_u + b)``; zero for the session-only model), which is what the model knows
+        about the user before it sees the session's first item.
+        """
         if self.config.hierarchical:
             keep_user = 1.0 - user_start
             # The previous step's session state is the finished session's final state: commit it to the user
             # state only where a new session (of the same user) starts; a new user starts from zero.
             updated = _gru(self.user_ih(h_s), h_u, self.user_hh)
             h_u = keep_user * (h_u + session_start * (updated - h_u))
-            init = torch.tanh(self.session_init(h_u))
-            h_s = h_s + session_start * (keep_user * init - h_s)
+            h_start = keep_user * torch.tanh(self.session_init(h_u))
         else:
-            h_s = h_s * (1.0 - session_start)
-        return _gru(gi, h_s, self.session_hh), h_u
+            h_start = torch.zeros_like(h_s)
+        h_s = h_s + session_start * (h_start - h_s)
+        return _gru(gi, h_s, self.session_hh), h_u, h_start
 
     def run_window(self, items: torch.Tensor, gaps: torch.Tensor, session_start: torch.Tensor,
                    user_start: torch.Tensor, h_s: torch.Tensor, h_u: torch.Tensor):
-        """Run T steps for B slots; returns the session states [T, B, H] and the carried (h_s, h_u)."""
+        """Run T steps for B slots; returns the prediction states [T, B, H] and the carried (h_s, h_u).
+
+        The prediction state of step t is the session state after its event, which predicts the next item
+        of the session; where the user's next event starts a new session (inside the window), it is that
+        session's start state instead, so the user-level GRU learns to predict the next session's first
+        item from what it knows about the user.
+        """
         gates = self.input_gates(items, gaps)
         s_start = session_start.unsqueeze(-1).to(gates.dtype)
         u_start = user_start.unsqueeze(-1).to(gates.dtype)
+        new_session = s_start * (1.0 - u_start)
         states = []
         # unbind, not gates[t]: indexing's backward would fill a zero tensor of the whole window per step.
-        for gi, s, u in zip(gates.unbind(0), s_start.unbind(0), u_start.unbind(0)):
-            h_s, h_u = self.step(gi, h_s, h_u, s, u)
+        for t, (gi, s, u) in enumerate(zip(gates.unbind(0), s_start.unbind(0), u_start.unbind(0))):
+            h_s, h_u, h_start = self.step(gi, h_s, h_u, s, u)
+            if t:
+                states[-1] = states[-1] + new_session[t] * (h_start - states[-1])
             states.append(h_s)
         return torch.stack(states), h_s, h_u
 

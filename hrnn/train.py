@@ -102,8 +102,10 @@ class EventTensors:
     def build(cls, data: InteractionData, config: TrainConfig, device: torch.device) -> "EventTensors":
         session_start = data.session_start_mask()
         user_start = data.user_start_mask()
+        # Every event predicts the user's next one: within a session from the session state, across a
+        # session boundary from the next session's start state (see HRNN.run_window).
         target = np.full(data.n_events, -1, dtype=np.int64)
-        has_next = ~session_start[1:]
+        has_next = ~user_start[1:]
         target[:-1][has_next] = data.items[1:][has_next]
         weight = data.weights.astype(np.float32, copy=True)
         if config.recency_mask and data.n_events:
