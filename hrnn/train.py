@@ -140,8 +140,10 @@ def slot_layout(lengths: np.ndarray, offsets: np.ndarray, batch_size: int, rng: 
     user_ends = np.cumsum(lengths_o)
     # Cut after the user whose end is nearest each ideal boundary, so no user is split between slots.
     targets = (np.arange(1, batch_size) * total) / batch_size
-    cut_users = np.searchsorted(user_ends, targets)
-    cuts = np.concatenate([[0], user_ends[np.minimum(cut_users, len(user_ends) - 1)], [total]])
+    after = np.minimum(np.searchsorted(user_ends, targets), len(user_ends) - 1)
+    before = np.maximum(after - 1, 0)
+    nearer = np.where(np.abs(user_ends[before] - targets) <= np.abs(user_ends[after] - targets), before, after)
+    cuts = np.concatenate([[0], user_ends[nearer], [total]])
     cuts = np.maximum.accumulate(cuts)
     slot_len = np.diff(cuts)
     steps = int(slot_len.max())

@@ -1,0 +1,108 @@
+"""Training runs: CPU determinism, checkpoint resume, the model directory and recommendations."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hrnn.artifact import LoadedModel, save_model
+from hrnn.data import DataConfig, build_interactions
+from hrnn.errors import InvalidInputException
+from hrnn.evaluate import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
+from hrnn.fit import Validation, fit
+from hrnn.splits import hpo_splits, next_item_split
+from hrnn.synth import generate_interactions
+
+HP = dict(hidden_dimension=32, bptt=4, epochs=2, batch_size=16, num_negatives=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_interactions(generate_interactions(n_users=300, n_items=150, seed=5))
+
+
+@pytest.fixture(scope="module")
+def splits(data):
+    return hpo_splits(data, seed=1)
+
+
+def _run(data, splits, hp=HP, **kwargs):
+    return fit(data.take(splits.train), hp, validation=Validation(data, splits.validation), device="cpu",
+               quiet=True, **kwargs)
+
+
+@pytest.mark.parametrize("loss", ["sampled", "full"])
+def test_same_seed_same_losses_and_metrics_on_cpu(data, splits, loss):
+    first = _run(data, splits, dict(HP, loss=loss))
+    second = _run(data, splits, dict(HP, loss=loss))
+    assert [e["loss"] for e in first.epochs] == [e["loss"] for e in second.epochs]
+    assert [e["metrics"] for e in first.epochs] == [e["metrics"] for e in second.epochs]
+    assert first.epochs[-1]["loss"] < first.epochs[0]["loss"]
+    other = _run(data, splits, dict(HP, loss=loss, seed=4))
+    assert [e["loss"] for e in other.epochs] != [e["loss"] for e in first.epochs]
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_path):
+    whole = _run(data, splits, dict(HP, epochs=3))
+    _run(data, splits, dict(HP, epochs=3), checkpoint_dir=tmp_path, max_epochs=1)  # "killed" after epoch 1
+    resumed = _run(data, splits, dict(HP, epochs=3), checkpoint_dir=tmp_path)
+    assert [e["epoch"] for e in resumed.epochs] == [1, 2, 3]
+    assert [e["loss"] for e in resumed.epochs] == [e["loss"] for e in whole.epochs]
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
+    train = data.take(splits.train)
+    model = _run(data, splits).model
+    save_model(tmp_path / "model", model, data, train, {"hidden_dimension": "32"}, {"note": "test"})
+    info = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert info["model"]["hidden_dimension"] == 32 and info["hyperparameters"] == {"hidden_dimension": "32"}
+    loaded = LoadedModel.load(tmp_path / "model")  # weights_only=True inside
+    for a, b in zip(loaded.model.parameters(), model.parameters()):
+        torch.testing.assert_close(a, b)
+
+    user = data.user_ids[int(data.seq_users[0])].as_py()
+    rec = loaded.recommend([user], 10)[0]["itemList"]
+    scores = [r["score"] for r in rec]
+    assert len(rec) == 10 and scores == sorted(scores, reverse=True)
+    assert all(0 <= s <= 1 for s in scores)
+    # The scores are the softmax over all (trained) items: they match the model's own top scores.
+    state = HRNNScorer(model, torch.device("cpu")).final_states(data.take(np.array([0])))
+    logits = model.score_all(state).float().masked_fill(~torch.as_tensor(train.item_counts() > 0), float("-inf"))
+    probs = torch.softmax(logits, 1)[0].detach()
+    top = torch.argsort(probs, descending=True, stable=True)[:10]
+    assert [r["itemId"] for r in rec] == data.item_ids.take(top.numpy()).to_pylist()
+    np.testing.assert_allclose(scores, probs[top].numpy(), atol=1e-6)
+
+    unknown = loaded.recommend(["no-such-user"], 5)[0]["itemList"]
+    counts = train.item_counts()
+    expected = data.item_ids.take(np.argsort(-counts, kind="stable")[:5]).to_pylist()
+    assert [r["itemId"] for r in unknown] == expected
+    for bad in (0, 501, True, "5"):
+        with pytest.raises(InvalidInputException, match="numResults"):
+            loaded.recommend([user], bad)
+
+
+def test_next_item_protocol_reports_both_tie_rules_and_beats_popularity(data):
+    split = next_item_split(data, test_fraction=0.15)
+    model = fit(split.train, dict(HP, epochs=3), device="cpu", quiet=True).model
+    known = torch.as_tensor(split.train.item_counts() > 0)
+    result = evaluate_next_item(HRNNScorer(model, torch.device("cpu"), item_mask=known), split)
+    popular = evaluate_next_item(PopularityScorer(split.train.item_counts()), split)
+    assert result["n_events"] == popular["n_events"] > 0
+    for k in (5, 10, 20):
+        assert result[f"recall_at_{k}"] >= result[f"recall_at_{k}_pessimistic"]
+    assert result["recall_at_20"] > popular["recall_at_20"]
+
+
+def test_service_metrics_of_most_popular_are_hand_checkable(data, splits):
+    train = data.take(splits.train)
+    counts = train.item_counts()
+    metrics = evaluate_service(PopularityScorer(counts), data, splits.test)
+    top25 = set(np.argsort(-counts, kind="stable")[:25].tolist())
+    assert metrics["coverage"] == pytest.approx(25 / data.n_items)
+    offsets, relevant = splits.test.relevant(data)
+    hits = [len(top25 & set(relevant[offsets[i]:offsets[i + 1]].tolist())) for i in range(len(offsets) - 1)]
+    assert metrics["precision_at_25"] == pytest.approx(np.mean(hits) / 25)
