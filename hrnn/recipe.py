@@ -227,3 +227,13 @@ HRNN_RECIPE = Recipe(
 )
 
 RECIPES: dict[str, Recipe] = {HRNN_RECIPE.recipe_arn: HRNN_RECIPE}
+
+
+def markdown_table(recipe: Recipe = HRNN_RECIPE) -> str:
+    """The README's hyperparameter table, generated from the declaration (a test keeps the README in sync)."""
+    lines = ["| name | kind | type | default | allowed | HPO tunable |", "|---|---|---|---|---|---|"]
+    for hp in recipe.hyperparameters:
+        aliases = f" (alias: {', '.join(f'`{a}`' for a in hp.aliases)})" if hp.aliases else ""
+        lines.append(f"| `{hp.name}`{aliases} | {hp.kind} | {hp.type} | `{hp.default}` | {hp.allowed()} | "
+                     f"{'yes' if hp.tunable else 'no'} |")
+    return "\n".join(lines)
