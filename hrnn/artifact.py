@@ -6,10 +6,13 @@ Layout (every file written atomically)::
     weights.pt        state dict (loaded with ``weights_only=True``)
     items.arrow       item_id, training interaction count (the popularity fallback)
     users.arrow       user_id of every known user
-    user_states.pt    each known user's session state after their whole history
+    user_states.pt    each known user's session state after their whole history, the state their next
+                      session would start from, and the time of their last interaction
 
 Recommendations are the top ``numResults`` items by softmax score over all items, like the service's
-GetRecommendations. A user the model has never seen gets the most popular items instead of an error.
+GetRecommendations. A request within the session timeout of the user's last interaction continues that
+session; a later one (the usual case for a returning user) is scored from the user's next-session start
+state. A user the model has never seen gets the most popular items instead of an error.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,20 +68,29 @@ def _atomic_write_arrow(path: Path, table: pa.Table) -> None:
 
 
 def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionData, train: InteractionData,
-               hyperparameters_wire: dict, settings: dict, device: torch.device | None = None) -> Path:
+               hyperparameters_wire: dict, settings: dict, device: torch.device | None = None,
+               session_timeout_seconds: float = 1800.0) -> Path:
     """Write a model directory. ``history`` is every known user's full history (their state is stored);
     ``train`` gives the popularity fallback and the items the model may recommend."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
-    states = HRNNScorer(model, device).final_states(history).cpu()
+    h_s, _, h_u = HRNNScorer(model, device)._run(history, None)
+    with torch.no_grad():
+        start = model.next_session_state(h_s, h_u)
+    rows = torch.as_tensor(history.seq_users.astype(np.int64))
     user_states = torch.zeros(history.n_users, model.hidden)
+    start_states = torch.zeros(history.n_users, model.hidden)
+    last_time = torch.zeros(history.n_users, dtype=torch.int64)
+    user_states[rows] = h_s.cpu()
+    start_states[rows] = start.cpu()
+    last_time[rows] = torch.as_tensor(history.times[history.user_offsets[1:] - 1])
     known = np.zeros(history.n_users, dtype=bool)
-    user_states[torch.as_tensor(history.seq_users.astype(np.int64))] = states
     known[history.seq_users] = True
     counts = train.item_counts()
     atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "weights.pt")
-    atomic_torch_save({"states": user_states, "known": torch.as_tensor(known)}, directory / "user_states.pt")
+    atomic_torch_save({"states": user_states, "start_states": start_states, "last_time": last_time,
+                       "known": torch.as_tensor(known)}, directory / "user_states.pt")
     _atomic_write_arrow(directory / "items.arrow", pa.table({"item_id": history.item_ids, "count": counts}))
     _atomic_write_arrow(directory / "users.arrow", pa.table({"user_id": history.user_ids}))
     atomic_write_json(directory / "model.json", {
@@ -87,6 +100,7 @@ def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionDa
         "training": settings,
         "n_items": history.n_items,
         "n_users": int(known.sum()),
+        "session_timeout_seconds": session_timeout_seconds,
     })
     return directory
 
@@ -98,6 +112,8 @@ class LoadedModel:
     item_counts: np.ndarray
     user_ids: pa.Array
     user_states: torch.Tensor
+    start_states: torch.Tensor
+    last_time: torch.Tensor
     known: torch.Tensor
     info: dict
 
@@ -118,6 +134,8 @@ class LoadedModel:
             item_counts=items.column("count").to_numpy().copy(),
             user_ids=_read_arrow(directory / "users.arrow").column("user_id").combine_chunks(),
             user_states=states["states"],
+            start_states=states["start_states"],
+            last_time=states["last_time"],
             known=states["known"],
             info=info,
         )
@@ -128,8 +146,10 @@ class LoadedModel:
         return self._lookup
 
     @torch.no_grad()
-    def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS) -> list[dict]:
-        """GetRecommendations for several users: ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
+    def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS,
+                  at_time: float | None = None) -> list[dict]:
+        """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
+        ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
         if isinstance(num_results, bool) or not isinstance(num_results, int) or not 1 <= num_results <= MAX_RESULTS:
             raise InvalidInputException(
                 f"numResults {num_results!r} is invalid; expected an integer from 1 to {MAX_RESULTS}."
@@ -142,7 +162,11 @@ class LoadedModel:
         out: list[dict] = [{} for _ in user_ids]
         if known.any():
             rows = np.flatnonzero(known)
-            logits = self.model.score_all(self.user_states[torch.as_tensor(index[rows])]).float()
+            users = torch.as_tensor(index[rows])
+            now = time.time() if at_time is None else at_time
+            returning = (now - self.last_time[users]) > self.info.get("session_timeout_seconds", 1800.0)
+            states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
+            logits = self.model.score_all(states).float()
             logits = logits.masked_fill(~trained, float("-inf"))
             probs = torch.softmax(logits, dim=1)
             scores, items = _top(probs, k)

@@ -23,7 +23,9 @@ SCORE_CHUNK = 512  # users (or events) scored at once: bounds memory at chunk x 
 class Scorer:
     """A model as the evaluator sees it: states after events, and item scores from states."""
 
-    def final_states(self, data: InteractionData) -> torch.Tensor:  # [M, d]: after each sequence's last event
+    def final_states(self, data: InteractionData, query_times: np.ndarray | None = None) -> torch.Tensor:
+        """[M, d]: the state to score each sequence from after its last event, for a query at
+        ``query_times`` (epoch seconds; None: right after the last event)."""
         raise NotImplementedError
 
     def event_states(self, data: InteractionData, collect: np.ndarray) -> torch.Tensor:  # [n_collect, d]
@@ -39,7 +41,7 @@ class PopularityScorer(Scorer):
 
     counts: np.ndarray
 
-    def final_states(self, data):
+    def final_states(self, data, query_times=None):
         return torch.zeros(data.n_sequences, 1)
 
     def event_states(self, data, collect):
@@ -55,6 +57,7 @@ class HRNNScorer(Scorer):
     device: torch.device
     chunk: int = 1024
     item_mask: torch.Tensor | None = None  # False for items never seen in training: never recommended
+    session_timeout_seconds: float = 1800.0
 
     @torch.no_grad()
     def _run(self, data: InteractionData, collect: np.ndarray | None):
@@ -63,6 +66,7 @@ class HRNNScorer(Scorer):
         model.eval()
         hidden = model.hidden
         finals = torch.zeros(data.n_sequences, hidden, device=dev)
+        finals_u = torch.zeros(data.n_sequences, hidden, device=dev)
         n_collect = int(collect.sum()) if collect is not None else 0
         collected = torch.zeros(n_collect, hidden, device=dev)
         collect_pos = torch.as_tensor(np.cumsum(collect) - 1 if collect is not None else np.zeros(0, np.int64)).to(dev)
@@ -96,10 +100,20 @@ class HRNNScorer(Scorer):
                     take = collect_t[e] & present.squeeze(1)
                     collected[collect_pos[e[take]]] = h_s[take]
             finals[torch.as_tensor(seqs).to(dev)] = h_s
-        return finals, collected
+            finals_u[torch.as_tensor(seqs).to(dev)] = h_u
+        return finals, collected, finals_u
 
-    def final_states(self, data):
-        return self._run(data, None)[0]
+    def final_states(self, data, query_times=None):
+        """A query within the session timeout continues the user's last session; a later one (a returning
+        user) is scored from the state the user's next session starts from."""
+        h_s, _, h_u = self._run(data, None)
+        if query_times is None or data.n_sequences == 0:
+            return h_s
+        last = data.times[data.user_offsets[1:] - 1]
+        new_session = torch.as_tensor(np.asarray(query_times) - last > self.session_timeout_seconds).to(self.device)
+        with torch.no_grad():
+            start = self.model.next_session_state(h_s, h_u)
+        return torch.where(new_session.unsqueeze(1), start, h_s)
 
     def event_states(self, data, collect):
         return self._run(data, collect)[1]
@@ -117,7 +131,8 @@ def evaluate_service(scorer: Scorer, data: InteractionData, holdout: UserHoldout
     user's newest interactions."""
     inputs = holdout.inputs(data)
     offsets, relevant = holdout.relevant(data)
-    states = scorer.final_states(inputs)
+    # The query happens when the user's first held-out interaction does.
+    states = scorer.final_states(inputs, query_times=data.times[holdout.cuts])
     top = np.concatenate([
         topk_items(scorer.scores(states[lo:lo + SCORE_CHUNK]).float().cpu(), SERVICE_TOP_K)
         for lo in range(0, states.shape[0], SCORE_CHUNK)

@@ -76,7 +76,8 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
         record = {"epoch": stats.epoch, "loss": stats.loss, "events_per_second": stats.events_per_second,
                   "seconds": stats.seconds}
         if validation is not None:
-            scorer = HRNNScorer(trainer.model, trainer.device, item_mask=item_mask)
+            scorer = HRNNScorer(trainer.model, trainer.device, item_mask=item_mask,
+                                session_timeout_seconds=60.0 * hp["session_timeout_minutes"])
             record["metrics"] = evaluate_service(scorer, validation.data, validation.holdout)
         trainer.history[-1] = record
         result.epochs.append(record)

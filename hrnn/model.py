@@ -139,6 +139,12 @@ class HRNN(nn.Module):
             states.append(h_s)
         return torch.stack(states), h_s, h_u
 
+    def next_session_state(self, h_s: torch.Tensor, h_u: torch.Tensor) -> torch.Tensor:
+        """The state a new session of this user would start from, after a session that ended in ``h_s``."""
+        if not self.config.hierarchical:
+            return torch.zeros_like(h_s)
+        return torch.tanh(self.session_init(_gru(self.user_ih(h_s), h_u, self.user_hh)))
+
     def score_all(self, states: torch.Tensor) -> torch.Tensor:
         """Scores of every item for each state: [..., H] -> [..., n_items]."""
         return torch.addmm(self.item_bias, states.reshape(-1, self.hidden), self.item_embedding.weight.t()).reshape(

@@ -64,17 +64,26 @@ def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
         torch.testing.assert_close(a, b)
 
     user = data.user_ids[int(data.seq_users[0])].as_py()
-    rec = loaded.recommend([user], 10)[0]["itemList"]
+    rec = loaded.recommend([user], 10)[0]["itemList"]  # now: long after the data, a returning user
     scores = [r["score"] for r in rec]
     assert len(rec) == 10 and scores == sorted(scores, reverse=True)
     assert all(0 <= s <= 1 for s in scores)
     # The scores are the softmax over all (trained) items: they match the model's own top scores.
-    state = HRNNScorer(model, torch.device("cpu")).final_states(data.take(np.array([0])))
+    h_s, _, h_u = HRNNScorer(model, torch.device("cpu"))._run(data.take(np.array([0])), None)
+    state = model.next_session_state(h_s, h_u)
     logits = model.score_all(state).float().masked_fill(~torch.as_tensor(train.item_counts() > 0), float("-inf"))
     probs = torch.softmax(logits, 1)[0].detach()
     top = torch.argsort(probs, descending=True, stable=True)[:10]
     assert [r["itemId"] for r in rec] == data.item_ids.take(top.numpy()).to_pylist()
     np.testing.assert_allclose(scores, probs[top].numpy(), atol=1e-6)
+
+    # Within the session timeout the user's last session continues.
+    last = int(data.times[data.user_offsets[1] - 1])
+    same_session = loaded.recommend([user], 10, at_time=last + 60)[0]["itemList"]
+    continuing = torch.softmax(model.score_all(h_s).float().masked_fill(
+        ~torch.as_tensor(train.item_counts() > 0), float("-inf")), 1)[0].detach()
+    assert [r["itemId"] for r in same_session] == data.item_ids.take(
+        torch.argsort(continuing, descending=True, stable=True)[:10].numpy()).to_pylist()
 
     unknown = loaded.recommend(["no-such-user"], 5)[0]["itemList"]
     counts = train.item_counts()

@@ -186,11 +186,14 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         trial_seconds = time.perf_counter() - fit_started
         trials = [{"trial_id": "single", **_algorithm_params(wire), "objective": None,
                    "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED"}]
-    scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0))
+    timeout = 60.0 * request.hyperparameters["session_timeout_minutes"]
+    scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0),
+                        session_timeout_seconds=timeout)
     metrics = evaluate_service(scorer, data, test)
     save_model(directory / "model", trainer.model, data, train, wire,
                {"train_config": trainer.config.to_dict(), "history": trainer.history,
-                "interactions": interactions, "data": data.summary()}, trainer.device)
+                "interactions": interactions, "data": data.summary()}, trainer.device,
+               session_timeout_seconds=timeout)
     arn = read_json(directory / "describe.json")["solutionVersion"]["solutionVersionArn"]
     atomic_write_json(directory / "metrics.json", {
         "solutionVersionArn": arn,
