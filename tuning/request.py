@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hrnn.errors import InvalidInputException
+from hrnn.metrics import SERVICE_METRIC_NAMES
 from hrnn.recipe import ALGORITHM, CATEGORICAL, CONTINUOUS, FEATURIZATION, HRNN_RECIPE, INTEGER, RECIPES
 from hrnn.recipe import TRAINING, HyperParameter, Recipe
 
@@ -77,16 +78,7 @@ MAX_TAG_KEY_LENGTH = 128
 
 # --- HPO defaults and limits (PERSONALIZE.md 3.2, 3.3, 9) ---------------------------------------------
 
-OFFLINE_METRICS = (
-    "coverage",
-    "mean_reciprocal_rank_at_25",
-    "normalized_discounted_cumulative_gain_at_5",
-    "normalized_discounted_cumulative_gain_at_10",
-    "normalized_discounted_cumulative_gain_at_25",
-    "precision_at_5",
-    "precision_at_10",
-    "precision_at_25",
-)
+OFFLINE_METRICS = SERVICE_METRIC_NAMES  # the GetSolutionMetrics keys an hpoObjective may name
 OBJECTIVE_TYPES = ("Maximize", "Minimize")
 DEFAULT_SOLUTION_NAME = "hrnn-solution"
 DEFAULT_OBJECTIVE_METRIC = "precision_at_25"
