@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,16 +47,23 @@ class ServiceSplit:
 
 def service_split(data: InteractionData, seed: int, among: np.ndarray | None = None,
                   fraction: float = HOLDOUT_FRACTION) -> ServiceSplit:
-    """Hold out a seeded random ``fraction`` of the eligible users among ``among`` (default: all users)."""
+    """Hold out a seeded random ``fraction`` of the eligible users among ``among`` (default: all sequences).
+
+    Eligible users have at least 2 interactions; ``round(fraction * eligible)`` of them (at least 1 when
+    any is eligible) are held out. Each held-out user's newest ``ceil(fraction * length)`` interactions
+    (at least 1, and always leaving at least 1 as input) are the relevant set. ``train`` is every other
+    sequence of ``among`` (including users with fewer than 2 interactions).
+    """
     among = np.arange(data.n_sequences) if among is None else np.asarray(among, dtype=np.int64)
     lengths = data.lengths[among]
     eligible = among[lengths >= 2]
     rng = np.random.default_rng(seed)
     n_test = min(len(eligible), max(1, int(round(fraction * len(eligible))))) if len(eligible) else 0
-    test = np.sort(rng.permutation(eligible)[:n_test])
-    train = np.setdiff1d(among, test, assume_unique=True)
+    test = np.sort(rng.permutation(eligible)[:n_test]).astype(np.int64)
+    train = among[~np.isin(among, test)]
     test_lengths = data.lengths[test]
-    n_relevant = np.maximum(1, np.ceil(test_lengths * fraction - 1e-9).astype(np.int64))
+    n_relevant = np.ceil(test_lengths * fraction - 1e-9).astype(np.int64)
+    n_relevant = np.clip(n_relevant, 1, np.maximum(test_lengths - 1, 1))
     cuts = data.user_offsets[test + 1] - n_relevant
     return ServiceSplit(train=train, holdout=UserHoldout(users=test, cuts=cuts))
 
@@ -86,44 +92,49 @@ class NextItemSplit:
 
 
 def next_item_split(data: InteractionData, test_fraction: float = 0.1, cut_time: int | None = None) -> NextItemSplit:
-    """Global time cut; by default at the session-start time leaving ``test_fraction`` of sessions after it."""
+    """Global time cut; by default at the session-start time leaving ``test_fraction`` of sessions after it.
+
+    Sessions that start strictly after ``cut_time`` are test sessions; since a user's sessions are in time
+    order they are a suffix of the user's events. ``train`` keeps every sequence of ``data`` (aligned with
+    it; a user whose sessions are all after the cut has an empty sequence). In the test sessions, items never
+    seen in ``train`` are dropped, then test sessions with fewer than 2 events left are dropped. ``warmup``
+    is aligned with ``test``'s sequences: each is that user's training sessions (possibly empty).
+    """
+    n_seq = data.n_sequences
     session_heads = data.session_offsets[:-1]
     session_times = data.times[session_heads]
     if cut_time is None:
-        cut_time = int(np.quantile(session_times, 1.0 - test_fraction, method="lower"))
+        cut_time = int(np.quantile(session_times, 1.0 - test_fraction, method="lower")) if len(session_times) \
+            else 0
     is_test_session = session_times > cut_time
     session_len = np.diff(data.session_offsets)
-    event_is_test = np.repeat(is_test_session, session_len)
-
-    # Per user, training sessions come first (time-sorted): the first test event is the cut.
-    seq_of_event = np.repeat(np.arange(data.n_sequences), data.lengths)
-    test_events = np.flatnonzero(event_is_test)
-    cut = data.user_offsets[1:].copy()
-    if test_events.size:
-        # first test event of each sequence that has one
-        seqs, first_idx = np.unique(seq_of_event[test_events], return_index=True)
-        cut[seqs] = test_events[first_idx]
-    all_seq = np.arange(data.n_sequences)
-    train = data.take(all_seq, stops=cut)
+    # Test events per sequence (test sessions form a suffix of each sequence).
+    session_seq = np.searchsorted(data.user_offsets, session_heads, side="right") - 1
+    test_per_seq = np.bincount(session_seq[is_test_session], weights=session_len[is_test_session],
+                               minlength=n_seq).astype(np.int64)
+    cut = data.user_offsets[1:] - test_per_seq
+    train = data.take(np.arange(n_seq), stops=cut)
 
     seen = np.zeros(data.n_items, dtype=bool)
     seen[train.items] = True
-    keep = event_is_test & seen[data.items]
-    # Drop unseen items, then drop test sessions left with fewer than 2 events.
-    session_of_event = np.repeat(np.arange(data.n_sessions), session_len)
-    kept_per_session = np.bincount(session_of_event[keep], minlength=data.n_sessions)
-    keep &= kept_per_session[session_of_event] >= 2
-    kept = np.flatnonzero(keep)
-    test = _gather_events(data, kept, seq_of_event, session_of_event)
-    test_seqs = np.unique(seq_of_event[kept]) if kept.size else np.zeros(0, dtype=np.int64)
+    # Candidate test events: the suffix of each sequence after its cut.
+    test_index = ranges_to_index(cut, test_per_seq)
+    test_sessions = np.repeat(np.flatnonzero(is_test_session), session_len[is_test_session])
+    keep = seen[data.items[test_index]]
+    kept_per_session = np.bincount(test_sessions[keep], minlength=data.n_sessions)
+    keep &= kept_per_session[test_sessions] >= 2
+    kept = test_index[keep]
+    kept_sessions = test_sessions[keep]
+    kept_seqs = session_seq[kept_sessions]
+    test = _gather_events(data, kept, kept_seqs, kept_sessions)
+    test_seqs = kept_seqs[test.user_offsets[:-1]]
     warmup = data.take(test_seqs, stops=cut[test_seqs])
     return NextItemSplit(cut_time=cut_time, train=train, test=test, warmup=warmup)
 
 
-def _gather_events(data: InteractionData, kept: np.ndarray, seq_of_event: np.ndarray,
-                   session_of_event: np.ndarray) -> InteractionData:
-    seqs = seq_of_event[kept]
-    sessions = session_of_event[kept]
+def _gather_events(data: InteractionData, kept: np.ndarray, seqs: np.ndarray,
+                   sessions: np.ndarray) -> InteractionData:
+    """The events ``kept`` (ascending) of ``data`` with their sequence and session ids, re-cut."""
     user_start = np.ones(len(kept), dtype=bool)
     user_start[1:] = seqs[1:] != seqs[:-1]
     session_start = user_start.copy()
