@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .data import InteractionData
@@ -72,7 +71,8 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
     item_mask = torch.as_tensor(train.item_counts() > 0)
     total = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     while trainer.epoch < total:
-        stats: EpochStats = trainer.train_epoch(train)
+        bar = None if quiet else EpochBar(trainer.epoch + 1, total)
+        stats: EpochStats = trainer.train_epoch(train, progress=bar)
         record = {"epoch": stats.epoch, "loss": stats.loss, "events_per_second": stats.events_per_second,
                   "seconds": stats.seconds}
         if validation is not None:
@@ -93,6 +93,26 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
     return result
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
+class EpochBar:
+    """A one-line progress bar for an epoch on an interactive stderr (nothing when stderr is a file)."""
+
+    WIDTH = 30
+
+    def __init__(self, epoch: int, total: int, stream=None):
+        self.epoch, self.total = epoch, total
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, windows: int) -> None:
+        if not self.enabled:
+            return
+        filled = self.WIDTH * done // max(windows, 1)
+        if filled == self.shown and done < windows:
+            return
+        self.shown = filled
+        self.stream.write(f"\repoch {self.epoch}/{self.total} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                          f"{100 * done // max(windows, 1):3d}%")
+        if done >= windows:
+            self.stream.write("\r\033[K")
+        self.stream.flush()
