@@ -17,7 +17,7 @@ from .data import InteractionData
 from .evaluate import HRNNScorer, evaluate_service
 from .recipe import HRNN_RECIPE
 from .splits import UserHoldout
-from .train import EpochStats, Trainer, TrainConfig, print_progress
+from .train import EpochStats, EventTensors, Trainer, TrainConfig, print_progress
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -70,9 +70,10 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
     result = FitResult(trainer=trainer, epochs=list(trainer.history))
     item_mask = torch.as_tensor(train.item_counts() > 0)
     total = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
+    tensors = EventTensors.build(train, config, trainer.device)  # once: the per-event inputs on the device
     while trainer.epoch < total:
         bar = None if quiet else EpochBar(trainer.epoch + 1, total)
-        stats: EpochStats = trainer.train_epoch(train, progress=bar)
+        stats: EpochStats = trainer.train_epoch(train, tensors, progress=bar)
         record = {"epoch": stats.epoch, "loss": stats.loss, "events_per_second": stats.events_per_second,
                   "seconds": stats.seconds}
         if validation is not None:
