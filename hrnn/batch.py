@@ -10,7 +10,8 @@ import json
 import os
 from pathlib import Path
 
-from .artifact import MAX_RESULTS, LoadedModel, atomic_write_text
+from .artifact import MAX_RESULTS, LoadedModel
+from .atomic import atomic_write_text
 from .errors import InvalidInputException
 
 CHUNK = 1024

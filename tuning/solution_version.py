@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from hrnn.artifact import atomic_write_json, atomic_write_text, save_model
+from hrnn.artifact import save_model
+from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.data import DataConfig, load_interactions
 from hrnn.errors import ServiceError
 from hrnn.evaluate import HRNNScorer, evaluate_service
@@ -32,6 +33,7 @@ from hrnn.recipe import ALGORITHM
 from hrnn.splits import hpo_splits, service_split
 from hrnn.train import Trainer
 
+from .report import write_report
 from .request import SolutionRequest, parse_create_solution
 from .workspace import Workspace, read_json, solution_arn, version_arn
 
@@ -74,6 +76,7 @@ def create_solution_version(workspace: Workspace, solution_arn_: str, interactio
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         status.write(FAILED, interactions=interactions, failureReason=f"Internal error: {detail}")
         raise
+    write_report(directory)  # outside the try: a report problem must not fail an ACTIVE version
     return arn
 
 
@@ -185,7 +188,8 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         trainer = fitted.trainer
         trial_seconds = time.perf_counter() - fit_started
         trials = [{"trial_id": "single", **_algorithm_params(wire), "objective": None,
-                   "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED"}]
+                   "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED",
+                   "history": fitted.epochs}]
     timeout = 60.0 * request.hyperparameters["session_timeout_minutes"]
     scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0),
                         session_timeout_seconds=timeout)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hrnn.artifact import atomic_write_json
+from hrnn.atomic import atomic_write_json
 from hrnn.errors import InvalidInputException, ResourceAlreadyExistsException, ResourceNotFoundException
 
 REGION = "local"

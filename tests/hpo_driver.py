@@ -1,0 +1,69 @@
+"""A small HPO driver for the kill-and-resume test (run as a subprocess, so it can be SIGKILLed).
+
+Usage: python tests/hpo_driver.py STORAGE NAME TEMP_DIR SUMMARY_JSON [EPOCHS] [EPOCH_SLEEP]
+Starts its own local Ray (2 CPUs, no GPU) under TEMP_DIR, runs (or resumes) the experiment STORAGE/NAME and
+writes the trial records to SUMMARY_JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = None):
+    from tuning.request import parse_create_solution
+
+    return parse_create_solution({
+        "recipeArn": "arn:aws:personalize:::recipe/aws-hrnn",
+        "performHPO": True,
+        "solutionConfig": {
+            "algorithmHyperParameters": {"epochs": str(epochs), "batch_size": "16", "num_negatives": "16",
+                                         **(fixed or {})},
+            "hpoConfig": {
+                "hpoResourceConfig": {"maxNumberOfTrainingJobs": str(total),
+                                      "maxParallelTrainingJobs": str(parallel)},
+                "algorithmHyperParameterRanges": {
+                    "integerHyperParameterRanges": [{"name": "hidden_dimension", "minValue": 32, "maxValue": 40},
+                                                    {"name": "bptt", "minValue": 2, "maxValue": 8}],
+                    "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}],
+                },
+            },
+        },
+    })
+
+
+def tiny_data():
+    from hrnn.data import build_interactions
+    from hrnn.splits import hpo_splits
+    from hrnn.synth import generate_interactions
+
+    data = build_interactions(generate_interactions(n_users=300, n_items=150, seed=1))
+    return data, hpo_splits(data, 42)
+
+
+def main(argv: list[str]) -> int:
+    storage, name, temp_dir, summary = argv[:4]
+    epochs = int(argv[4]) if len(argv) > 4 else 4
+    sleep = float(argv[5]) if len(argv) > 5 else 0.0
+    from tuning.hpo import run_hpo
+    from tuning.ray_env import init_ray
+
+    started = time.time()
+    init_ray(num_cpus=2, num_gpus=0, object_store_memory=150 * 1024**2, temp_dir=temp_dir)
+    data, splits = tiny_data()
+    result = run_hpo(data, splits, tiny_request(2, 2, epochs), storage=storage, name=name, quiet=True,
+                     trial_options={"epoch_sleep": sleep})
+    with open(summary, "w") as f:
+        json.dump({"seconds": time.time() - started, "best": result.best.trial_id,
+                   "best_checkpoint": result.best_checkpoint,
+                   "trials": [t.to_dict() for t in result.trials]}, f)
+    import ray
+
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""A two-node Ray cluster on this machine, an HPO submitted to it with ``ray job submit``.
+
+Both nodes run from private temp dirs on free ports, so the test cannot collide with another Ray on the
+machine; it is torn down by PID (processes that name or hold files in those temp dirs, or carry this test's
+environment marker), never with ``ray stop``, which would stop every Ray on the machine.
+Set HRNN_SKIP_CLUSTER_TEST=1 to skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+pytest.importorskip("aiohttp", reason="ray job submit needs ray[default]")
+
+from tuning.ray_env import kill_processes, ray_processes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBMIT = ROOT / "scripts" / "submit_ray_job.sh"
+RAY = Path(sys.executable).with_name("ray")
+
+pytestmark = pytest.mark.skipif(os.environ.get("HRNN_SKIP_CLUSTER_TEST") == "1" or not RAY.exists(),
+                                reason="cluster test disabled (HRNN_SKIP_CLUSTER_TEST=1) or no ray CLI")
+
+REQUEST = {
+    "recipeArn": "arn:aws:personalize:::recipe/aws-hrnn",
+    "performHPO": True,
+    "solutionConfig": {
+        "algorithmHyperParameters": {"epochs": "2", "batch_size": "16", "num_negatives": "16"},
+        "hpoConfig": {
+            "hpoResourceConfig": {"maxNumberOfTrainingJobs": "2", "maxParallelTrainingJobs": "2"},
+            "algorithmHyperParameterRanges": {
+                "integerHyperParameterRanges": [{"name": "hidden_dimension", "minValue": 32, "maxValue": 40}],
+                "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}],
+            },
+        },
+    },
+}
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    print(f"{' '.join(cmd[1:3])}: {time.monotonic() - started:.1f}s")  # shown with -s or on failure
+    assert done.returncode == 0, f"{' '.join(cmd[:3])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_hpo_job_on_two_node_cluster(tmp_path):
+    marker = f"HRNN_TEST_RAY={uuid.uuid4().hex}"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", HRNN_TEST_RAY=marker.split("=", 1)[1],
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(ROOT))
+    # Short temp dirs (Ray's unix socket paths must stay under 108 characters), one per node.
+    temp_dirs = [tempfile.mkdtemp(prefix="rc", dir="/tmp") for _ in range(2)]
+    gcs, dashboard, client, *node_ports = free_ports(9)
+    per_node = [node_ports[0:3], node_ports[3:6]]
+    storage = tmp_path / "store"
+    common = ["--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000", "--disable-usage-stats"]
+
+    def node_args(i):
+        agent, grpc, metrics = per_node[i]
+        return [f"--temp-dir={temp_dirs[i]}", f"--dashboard-agent-listen-port={agent}",
+                f"--dashboard-agent-grpc-port={grpc}", f"--metrics-export-port={metrics}"]
+
+    try:
+        run([str(RAY), "start", "--head", f"--port={gcs}", "--include-dashboard=true",
+             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+             *common, *node_args(0)], env, timeout=90)
+        run([str(RAY), "start", f"--address=127.0.0.1:{gcs}", *common, *node_args(1)], env, timeout=90)
+
+        # scripts/submit_ray_job.sh -> ray job submit -> scripts/ray_job_example.py on the head node
+        job_env = dict(env, RAY_ADDRESS=f"http://127.0.0.1:{dashboard}", HPO_STORAGE=str(storage),
+                       HPO_NAME="cluster-hpo", HPO_REQUEST=json.dumps(REQUEST), PYTHON=sys.executable, RAY=str(RAY))
+        job = run(["bash", str(SUBMIT), "--synthetic-users", "300", "--min-nodes", "2", "--quiet"], job_env,
+                  timeout=180)
+        assert "succeeded" in (job.stdout + job.stderr)
+
+        summary = json.loads((storage / "cluster-hpo.summary.json").read_text())
+        cluster = {n["node_id"] for n in summary["cluster_nodes"]}
+        assert len(cluster) == 2
+        trials = summary["trials"]
+        assert len(trials) == 2 and all(t["status"] == "TERMINATED" and t["epochs"] == 2 for t in trials)
+        assert {t["node"] for t in trials} == cluster  # one trial on each 1-CPU node
+        assert all(t["device"] == "cpu" for t in trials)
+        # results arrived in the storage path: trial directories with their final checkpoint and results
+        for t in trials:
+            trial_dir = storage / "cluster-hpo" / t["trial_id"]
+            assert (trial_dir / "result.json").is_file()
+            assert len(list(trial_dir.glob("checkpoint_*/checkpoint.pt"))) == 1
+        assert (Path(summary["best_checkpoint"]) / "checkpoint.pt").is_file()
+        assert summary["tunedHPOParams"]["algorithmHyperParameters"]["bptt"] == "32"  # fixed (default) value
+    finally:
+        started = time.monotonic()
+        pids = set(ray_processes(None, marker))
+        for temp_dir in temp_dirs:
+            pids.update(ray_processes(temp_dir))
+        left = kill_processes(sorted(pids), timeout=4)
+        for temp_dir in temp_dirs:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        print(f"teardown: {time.monotonic() - started:.1f}s")
+    assert left == []
+    assert ray_processes(None, marker) == []
