@@ -3,7 +3,7 @@
 Both nodes run from private temp dirs on free ports, so the test cannot collide with another Ray on the
 machine; it is torn down by PID (processes that name or hold files in those temp dirs, or carry this test's
 environment marker), never with ``ray stop``, which would stop every Ray on the machine.
-Set HRNN_SKIP_CLUSTER_TEST=1 to skip it.
+The job is the ordinary ``hrnn run`` command, submitted through ``scripts/submit_ray_job.sh``.
 """
 
 from __future__ import annotations
@@ -19,21 +19,16 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("ray")
-pytest.importorskip("aiohttp", reason="ray job submit needs ray[default]")
-
-from tuning.ray_env import kill_processes, ray_processes  # noqa: E402
+from hrnn.synth import generate_interactions, write_interactions
+from tuning.ray_env import kill_processes, ray_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBMIT = ROOT / "scripts" / "submit_ray_job.sh"
 RAY = Path(sys.executable).with_name("ray")
-
-pytestmark = pytest.mark.skipif(os.environ.get("HRNN_SKIP_CLUSTER_TEST") == "1" or not RAY.exists(),
-                                reason="cluster test disabled (HRNN_SKIP_CLUSTER_TEST=1) or no ray CLI")
+HRNN = Path(sys.executable).with_name("hrnn")
 
 REQUEST = {
+    "name": "cluster-hpo",
     "recipeArn": "arn:aws:personalize:::recipe/aws-hrnn",
     "performHPO": True,
     "solutionConfig": {
@@ -92,27 +87,36 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
              *common, *node_args(0)], env, timeout=90)
         run([str(RAY), "start", f"--address=127.0.0.1:{gcs}", *common, *node_args(1)], env, timeout=90)
 
-        # scripts/submit_ray_job.sh -> ray job submit -> scripts/ray_job_example.py on the head node
-        job_env = dict(env, RAY_ADDRESS=f"http://127.0.0.1:{dashboard}", HPO_STORAGE=str(storage),
-                       HPO_NAME="cluster-hpo", HPO_REQUEST=json.dumps(REQUEST), PYTHON=sys.executable, RAY=str(RAY))
-        job = run(["bash", str(SUBMIT), "--synthetic-users", "300", "--min-nodes", "2", "--quiet"], job_env,
-                  timeout=180)
+        # scripts/submit_ray_job.sh -> ray job submit -> `hrnn run` on the head node
+        data = tmp_path / "interactions.csv"
+        write_interactions(generate_interactions(n_users=300, n_items=150, seed=2), data)
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps(REQUEST))
+        workspace = tmp_path / "ws"
+        job_env = dict(env, RAY_ADDRESS=f"http://127.0.0.1:{dashboard}", HRNN_WORKSPACE=str(workspace),
+                       HPO_STORAGE=str(storage), HPO_REQUEST=str(request), HPO_DATA=str(data),
+                       HRNN=str(HRNN), RAY=str(RAY))
+        job = run(["bash", str(SUBMIT), "--quiet"], job_env, timeout=180)
         assert "succeeded" in (job.stdout + job.stderr)
 
-        summary = json.loads((storage / "cluster-hpo.summary.json").read_text())
-        cluster = {n["node_id"] for n in summary["cluster_nodes"]}
-        assert len(cluster) == 2
-        trials = summary["trials"]
+        versions = list((workspace / "solutions" / "cluster-hpo" / "versions").iterdir())
+        assert len(versions) == 1
+        version = versions[0]
+        described = json.loads((version / "describe.json").read_text())["solutionVersion"]
+        assert described["status"] == "ACTIVE"
+        assert set(described["tunedHPOParams"]["algorithmHyperParameters"]) == {"hidden_dimension", "bptt",
+                                                                                "recency_mask"}
+        assert described["tunedHPOParams"]["algorithmHyperParameters"]["bptt"] == "32"  # fixed (default) value
+        trials = json.loads((version / "trials.json").read_text())["trials"]
         assert len(trials) == 2 and all(t["status"] == "TERMINATED" and t["epochs"] == 2 for t in trials)
-        assert {t["node"] for t in trials} == cluster  # one trial on each 1-CPU node
-        assert all(t["device"] == "cpu" for t in trials)
-        # results arrived in the storage path: trial directories with their final checkpoint and results
+        assert len({t["node"] for t in trials}) == 2  # two 1-CPU nodes, two parallel trials: one on each
+        assert all(t["device"].startswith("cpu") for t in trials)
+        assert (version / "metrics.json").is_file() and (version / "model" / "weights.pt").is_file()
+        # The trials' results and final checkpoints arrived in the shared experiment storage.
         for t in trials:
-            trial_dir = storage / "cluster-hpo" / t["trial_id"]
+            trial_dir = next(storage.glob(f"hpo-*/{t['trial_id']}"))
             assert (trial_dir / "result.json").is_file()
             assert len(list(trial_dir.glob("checkpoint_*/checkpoint.pt"))) == 1
-        assert (Path(summary["best_checkpoint"]) / "checkpoint.pt").is_file()
-        assert summary["tunedHPOParams"]["algorithmHyperParameters"]["bptt"] == "32"  # fixed (default) value
     finally:
         started = time.monotonic()
         pids = set(ray_processes(None, marker))
