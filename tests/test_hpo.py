@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray
 
 from hrnn.errors import InvalidInputException  # noqa: E402
 from hrnn.recipe import HRNN_RECIPE  # noqa: E402
