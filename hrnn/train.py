@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .atomic import atomic_path
 from .data import InteractionData, ranges_to_index
@@ -112,6 +111,38 @@ class AdagradM(torch.optim.Optimizer):
                 torch._foreach_add_(params, moms)
             else:
                 torch._foreach_add_(params, updates, alpha=-group["lr"])
+
+
+class _CrossEntropy(torch.autograd.Function):
+    """Per-row ``-log_softmax(logits)[label]``, as ``F.cross_entropy(..., reduction="none")``, cheaper on CPU.
+
+    ``F.cross_entropy`` runs ``log_softmax`` (slower than ``softmax`` on CPU), and its backward allocates and
+    zero-fills an [N, C] gradient for the label gather, then ``log_softmax``'s backward allocates another. Here
+    the forward keeps the softmax ``p`` and reads the log-normaliser off each row's largest logit,
+    ``lse = x_max - log(p_max)`` (``p_max >= 1/C`` never underflows), and the backward turns ``p`` into the
+    gradient in place (``p * g``, minus ``g`` at the label). The saved buffer is consumed, so the graph cannot
+    be back-propagated twice (autograd raises if it is).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        p = torch.softmax(logits, dim=1)
+        # softmax is monotonic: the largest p is the largest logit's (amax: max with indices is slow on CPU).
+        log_norm = logits.amax(dim=1, keepdim=True) - torch.log(p.amax(dim=1, keepdim=True))
+        ctx.save_for_backward(p, labels)
+        return (log_norm - logits.gather(1, labels.unsqueeze(1))).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        p, labels = ctx.saved_tensors
+        grad_logits = p.mul_(grad.unsqueeze(1))
+        grad_logits.scatter_add_(1, labels.unsqueeze(1), -grad.unsqueeze(1))
+        return grad_logits, None
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[N, C] float logits, [N] labels -> [N] losses (see :class:`_CrossEntropy`)."""
+    return _CrossEntropy.apply(logits, labels)
 
 
 @dataclass
@@ -259,8 +290,7 @@ class Trainer:
                 states = model.dropout(states)
                 if use_full:
                     logits = model.score_all(states).float()
-                    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.clamp(min=0).reshape(-1),
-                                         reduction="none")
+                    ce = cross_entropy(logits.reshape(-1, logits.shape[-1]), target.clamp(min=0).reshape(-1))
                 else:
                     negatives = torch.searchsorted(cdf, torch.rand(n_neg, generator=gen, device=dev)).clamp(
                         max=data.n_items - 1)
@@ -294,10 +324,12 @@ class Trainer:
         in_batch = in_batch + (model.item_bias[safe] - log_q_batch[safe]).unsqueeze(1)
         in_batch = in_batch.float().masked_fill((target < 0).unsqueeze(1), -1e9)
         neg_emb = model.item_embedding(negatives)
-        sampled = (states.reshape(-1, hidden) @ neg_emb.t() + (model.item_bias[negatives] - log_q_sample[negatives]))
+        # addmm: the bias row is the product's initial value, one pass over the [T*B, negatives] block fewer.
+        sampled = torch.addmm(model.item_bias[negatives] - log_q_sample[negatives], states.reshape(-1, hidden),
+                              neg_emb.t())
         logits = torch.cat([in_batch.reshape(steps * batch, batch), sampled.float()], dim=1)
         labels = torch.arange(batch, device=states.device).repeat(steps)
-        return F.cross_entropy(logits, labels, reduction="none")
+        return cross_entropy(logits, labels)
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
