@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -127,6 +128,8 @@ class HRNN(nn.Module):
         item from what it knows about the user.
         """
         gates = self.input_gates(items, gaps)
+        if self.config.hierarchical and gates.device.type == "cpu" and session_start.device.type == "cpu":
+            return self._run_window_rows(gates, session_start, user_start, h_s, h_u)
         s_start = session_start.unsqueeze(-1).to(gates.dtype)
         u_start = user_start.unsqueeze(-1).to(gates.dtype)
         new_session = s_start * (1.0 - u_start)
@@ -136,6 +139,36 @@ class HRNN(nn.Module):
             h_s, h_u, h_start = self.step(gi, h_s, h_u, s, u)
             if t:
                 states[-1] = states[-1] + new_session[t] * (h_start - states[-1])
+            states.append(h_s)
+        return torch.stack(states), h_s, h_u
+
+    def _run_window_rows(self, gates: torch.Tensor, session_start: torch.Tensor, user_start: torch.Tensor,
+                         h_s: torch.Tensor, h_u: torch.Tensor):
+        """:meth:`run_window` on the CPU, where the start masks can be read without a device sync.
+
+        The same state rules as :meth:`step`, but the user-level GRU and the session initialisation run only
+        on the rows where a new session of the same user starts (about one slot in six), instead of on every
+        slot at every step and then being masked away; user starts are zeroed only at steps that have one.
+        On a GPU the masked form (:meth:`step`) is used: it needs no host-side indices.
+        """
+        users = user_start.numpy()
+        new_session = session_start.numpy() & ~users
+        keep_user = (~user_start).unsqueeze(-1).to(gates.dtype)
+        states = []
+        for t, gi in enumerate(gates.unbind(0)):
+            if users[t].any():  # a new user (or an empty slot) starts from zero states
+                h_s, h_u = h_s * keep_user[t], h_u * keep_user[t]
+            rows = np.flatnonzero(new_session[t])
+            if len(rows):
+                rows = torch.from_numpy(rows)
+                # The finished session's final state updates the user state; the new session starts from it.
+                updated = _gru(self.user_ih(h_s[rows]), h_u[rows], self.user_hh)
+                start = torch.tanh(self.session_init(updated))
+                h_u = h_u.index_copy(0, rows, updated)
+                h_s = h_s.index_copy(0, rows, start)
+                if t:  # the previous event predicts this session's first item from its start state
+                    states[-1] = states[-1].index_copy(0, rows, start)
+            h_s = _gru(gi, h_s, self.session_hh)
             states.append(h_s)
         return torch.stack(states), h_s, h_u
 

@@ -244,3 +244,22 @@ def test_usage_error_exits_2_without_traceback():
     proc = hrnn("get-recommendations", "--solution-version-arn", "x")
     assert proc.returncode == 2
     assert "--user-id" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_main_job_tunes_the_example_hpo_request_on_the_sample(tmp_path):
+    """The README's main job: the SEED HPO request (4 jobs, 2 parallel) on the embedded sample, one epoch
+    per trial to keep CI short; it returns tunedHPOParams like DescribeSolutionVersion."""
+    result = ok("run", "--workspace", tmp_path / "ws", "--max-epochs", "1", "--quiet", timeout=600)
+    assert result["status"] == "ACTIVE"
+    tuned = result["tunedHPOParams"]["algorithmHyperParameters"]
+    assert set(tuned) == {"hidden_dimension", "bptt", "recency_mask"}
+    assert tuned["hidden_dimension"] == "55"  # fixed in the request
+    assert 8 <= int(tuned["bptt"]) <= 32 and tuned["recency_mask"] in ("true", "false")
+    assert set(result["metrics"]) == {
+        "coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
+        "normalized_discounted_cumulative_gain_at_10", "normalized_discounted_cumulative_gain_at_25",
+        "precision_at_5", "precision_at_10", "precision_at_25"}
+    trials = json.loads((Path(result["results"]) / "trials.json").read_text())["trials"]
+    assert len(trials) == 4 and all(t["status"] == "TERMINATED" for t in trials)
+    best = max(trials, key=lambda t: t["objective"])
+    assert {k: best[k] for k in tuned} == tuned
