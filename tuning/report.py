@@ -159,7 +159,15 @@ class _Axis:
         return self.lo_px + (value - self.lo) / span * (self.hi_px - self.lo_px)
 
     def label(self, tick: float) -> str:
-        return self.categories[int(tick)] if self.categories is not None else _fmt(tick, 3)
+        if self.categories is not None:
+            return self.categories[int(tick)]
+        step = self.ticks[1] - self.ticks[0] if len(self.ticks) > 1 else 0.0
+        if step <= 0 or step >= 1 or abs(tick) >= 1e5:
+            return _fmt(tick, 3)
+        # Enough decimals to tell neighbouring ticks apart (0.0755 and 0.0760, not 0.076 twice).
+        mantissa = round(step / 10 ** math.floor(math.log10(step)), 6)
+        decimals = max(0, math.ceil(-math.log10(step) - 1e-9)) + (0 if mantissa in (1, 2, 5) else 1)
+        return f"{tick:.{decimals}f}"
 
 
 class _Chart:
