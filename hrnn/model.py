@@ -7,8 +7,9 @@ user's previous event, so the gates are "a learnable function of the items and t
 dot product of the session state with the (tied) item embedding plus an item bias.
 
 The GRU cells are written out so that the input projection of a whole ``bptt`` window is one matrix multiply
-and each step costs only the recurrent multiply; the per-step state resets are arithmetic masks, so the loop
-never synchronises with the device.
+and each step costs only the recurrent multiply. On a GPU the per-step state resets are arithmetic masks, so the
+loop never synchronises with the device; on the CPU the start masks are read on the host and the user-level GRU
+runs only on the rows where a session starts (:meth:`HRNN._run_window_rows`).
 """
 
 from __future__ import annotations
