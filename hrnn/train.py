@@ -11,6 +11,7 @@ the inner loop never copies from or synchronises with the device.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -305,7 +306,7 @@ class Trainer:
         total_n = torch.zeros((), device=dev)
         started = time.perf_counter()
         n_windows = math.ceil(layout.shape[0] / cfg.bptt)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else _nullcontext()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
         for w in range(n_windows):
             idx = layout[w * cfg.bptt:(w + 1) * cfg.bptt]
             present = idx >= 0
@@ -391,14 +392,6 @@ class Trainer:
 def atomic_torch_save(obj, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def print_progress(stats: EpochStats, total_epochs: int, extra: str = "", stream=sys.stderr) -> None:
