@@ -28,7 +28,7 @@ import pyarrow as pa
 import torch
 
 from .atomic import atomic_path, atomic_write_json
-from .data import InteractionData
+from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
 from .evaluate import HRNNScorer
 from .model import HRNN, ModelConfig
@@ -37,11 +37,6 @@ from .train import atomic_torch_save
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
 FORMAT_VERSION = 1
-
-
-def _atomic_write_arrow(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
 
 
 def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionData, train: InteractionData,
@@ -68,8 +63,10 @@ def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionDa
     atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "weights.pt")
     atomic_torch_save({"states": user_states, "start_states": start_states, "last_time": last_time,
                        "known": torch.as_tensor(known)}, directory / "user_states.pt")
-    _atomic_write_arrow(directory / "items.arrow", pa.table({"item_id": history.item_ids, "count": counts}))
-    _atomic_write_arrow(directory / "users.arrow", pa.table({"user_id": history.user_ids}))
+    with atomic_path(directory / "items.arrow") as tmp:
+        write_ipc(tmp, {"item_id": history.item_ids, "count": counts})
+    with atomic_path(directory / "users.arrow") as tmp:
+        write_ipc(tmp, {"user_id": history.user_ids})
     atomic_write_json(directory / "model.json", {
         "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(),
@@ -80,6 +77,12 @@ def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionDa
         "session_timeout_seconds": session_timeout_seconds,
     })
     return directory
+
+
+def check_num_results(num_results: object) -> None:
+    """numResults as GetRecommendations accepts it: an integer from 1 to 500."""
+    if isinstance(num_results, bool) or not isinstance(num_results, int) or not 1 <= num_results <= MAX_RESULTS:
+        raise InvalidInputException(f"numResults {num_results!r} is invalid; expected an integer from 1 to {MAX_RESULTS}.")
 
 
 @dataclass
@@ -104,12 +107,12 @@ class LoadedModel:
         model.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
         model.eval()
         states = torch.load(directory / "user_states.pt", map_location="cpu", weights_only=True)
-        items = _read_arrow(directory / "items.arrow")
+        items = read_ipc(directory / "items.arrow")
         return cls(
             model=model,
             item_ids=items.column("item_id").combine_chunks(),
             item_counts=items.column("count").to_numpy().copy(),
-            user_ids=_read_arrow(directory / "users.arrow").column("user_id").combine_chunks(),
+            user_ids=read_ipc(directory / "users.arrow").column("user_id").combine_chunks(),
             user_states=states["states"],
             start_states=states["start_states"],
             last_time=states["last_time"],
@@ -127,10 +130,7 @@ class LoadedModel:
                   at_time: float | None = None) -> list[dict]:
         """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
         ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
-        if isinstance(num_results, bool) or not isinstance(num_results, int) or not 1 <= num_results <= MAX_RESULTS:
-            raise InvalidInputException(
-                f"numResults {num_results!r} is invalid; expected an integer from 1 to {MAX_RESULTS}."
-            )
+        check_num_results(num_results)
         lookup = self._user_lookup()
         index = np.array([lookup.get(str(u), -1) for u in user_ids], dtype=np.int64)
         known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
@@ -166,8 +166,3 @@ def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k by score, ties broken by lower item index (deterministic)."""
     order = torch.argsort(probs, dim=1, descending=True, stable=True)[:, :k]
     return probs.gather(1, order).numpy(), order.numpy()
-
-
-def _read_arrow(path: Path) -> pa.Table:
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all()

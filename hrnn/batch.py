@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from .artifact import MAX_RESULTS, LoadedModel
+from .artifact import LoadedModel, check_num_results
 from .atomic import atomic_write_text
 from .errors import InvalidInputException
 
@@ -36,8 +36,7 @@ def run_batch(model: LoadedModel, job_input: str | os.PathLike, job_output: str 
     source = Path(job_input)
     if not source.is_file():
         raise InvalidInputException(f"jobInput {str(source)!r} does not exist or is not a file.")
-    if isinstance(num_results, bool) or not 1 <= num_results <= MAX_RESULTS:
-        raise InvalidInputException(f"numResults {num_results!r} is invalid; expected an integer from 1 to {MAX_RESULTS}.")
+    check_num_results(num_results)
     target = Path(job_output)
     if target.is_dir():
         target = target / f"{source.name}.out"

@@ -151,18 +151,12 @@ def _load_model(args):
     return LoadedModel.load(_active_version(args) / "model")
 
 
-def _check_num_results(value: int) -> None:
-    """Checked before the model loads, so a bad value answers at once."""
-    from .artifact import MAX_RESULTS
-
-    if not 1 <= value <= MAX_RESULTS:
-        raise InvalidInputException(f"numResults {value} is invalid; expected an integer from 1 to {MAX_RESULTS}.")
-
-
 def cmd_get_recommendations(args) -> None:
     if not args.user_id:
         raise InvalidInputException("userId is required for aws-hrnn (a USER_PERSONALIZATION recipe): pass --user-id.")
-    _check_num_results(args.num_results)
+    from .artifact import check_num_results
+
+    check_num_results(args.num_results)  # before the model loads, so a bad value answers at once
     model = _load_model(args)
     result = model.recommend([args.user_id], args.num_results)[0]
     _emit({**result, "recommendationId": f"RID-{uuid.uuid4()}"})
@@ -171,7 +165,9 @@ def cmd_get_recommendations(args) -> None:
 def cmd_create_batch_inference_job(args) -> None:
     from .batch import run_batch
 
-    _check_num_results(args.num_results)
+    from .artifact import check_num_results
+
+    check_num_results(args.num_results)
     model = _load_model(args)
     summary = run_batch(model, args.job_input, args.job_output, args.num_results)
     _emit({"batchInferenceJobArn": f"{args.solution_version_arn}/batch/{uuid.uuid4().hex[:8]}", **summary})

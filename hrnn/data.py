@@ -220,18 +220,18 @@ class InteractionData:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
-            _write_ipc(tmp / "events.arrow", {
+            write_ipc(tmp / "events.arrow", {
                 "item": np.ascontiguousarray(self.items, dtype=np.int32),
                 "time": np.ascontiguousarray(self.times, dtype=np.int64),
                 "weight": np.ascontiguousarray(self.weights, dtype=np.float32),
                 "session_start": self.session_start_mask(),
             })
-            _write_ipc(tmp / "sequences.arrow", {
+            write_ipc(tmp / "sequences.arrow", {
                 "user": np.ascontiguousarray(self.seq_users, dtype=np.int32),
                 "length": self.lengths.astype(np.int64),
             })
-            _write_ipc(tmp / "users.arrow", {"user_id": _as_string_array(self.user_ids)})
-            _write_ipc(tmp / "items.arrow", {"item_id": _as_string_array(self.item_ids)})
+            write_ipc(tmp / "users.arrow", {"user_id": _as_string_array(self.user_ids)})
+            write_ipc(tmp / "items.arrow", {"item_id": _as_string_array(self.item_ids)})
             meta = {"format_version": FORMAT_VERSION, "n_users": self.n_users, "n_items": self.n_items,
                     **self.summary()}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -253,10 +253,10 @@ class InteractionData:
                     f"{str(directory)!r} has dataset format version {meta.get('format_version')!r}; "
                     f"expected {FORMAT_VERSION}."
                 )
-            events = _read_ipc(directory / "events.arrow")
-            sequences = _read_ipc(directory / "sequences.arrow")
-            user_ids = _read_ipc(directory / "users.arrow").column("user_id").combine_chunks()
-            item_ids = _read_ipc(directory / "items.arrow").column("item_id").combine_chunks()
+            events = read_ipc(directory / "events.arrow")
+            sequences = read_ipc(directory / "sequences.arrow")
+            user_ids = read_ipc(directory / "users.arrow").column("user_id").combine_chunks()
+            item_ids = read_ipc(directory / "items.arrow").column("item_id").combine_chunks()
         except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
             if isinstance(exc, InvalidInputException):
                 raise
@@ -307,13 +307,15 @@ def _as_string_array(values) -> pa.Array:
     return values.cast(pa.string())
 
 
-def _write_ipc(path: Path, columns: dict) -> None:
+def write_ipc(path: Path, columns: dict) -> None:
+    """Write columns (numpy or Arrow arrays) as one Arrow IPC file."""
     table = pa.table({k: (v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v)) for k, v in columns.items()})
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
 
-def _read_ipc(path: Path) -> pa.Table:
+def read_ipc(path: Path) -> pa.Table:
+    """Read a whole Arrow IPC file."""
     with pa.OSFile(str(path), "rb") as source:
         return pa.ipc.open_file(source).read_all()
 

@@ -14,7 +14,7 @@ import torch
 
 from .data import InteractionData
 from .metrics import SERVICE_TOP_K, NextItemAccumulator, service_metrics, topk_items
-from .model import HRNN, gap_feature
+from .model import HRNN, event_inputs
 from .splits import NextItemSplit, UserHoldout
 
 SCORE_CHUNK = 512  # users (or events) scored at once: bounds memory at chunk x n_items floats
@@ -71,12 +71,7 @@ class HRNNScorer(Scorer):
         collected = torch.zeros(n_collect, hidden, device=dev)
         collect_pos = torch.as_tensor(np.cumsum(collect) - 1 if collect is not None else np.zeros(0, np.int64)).to(dev)
         collect_t = torch.as_tensor(collect).to(dev) if collect is not None else None
-        times = torch.as_tensor(data.times)
-        user_start = torch.as_tensor(data.user_start_mask())
-        items = torch.as_tensor(data.items.astype(np.int64)).to(dev)
-        gaps = gap_feature(times, user_start).to(dev)
-        sstart = torch.as_tensor(data.session_start_mask()).to(dev)
-        ustart = user_start.to(dev)
+        items, gaps, sstart, ustart = event_inputs(data, dev)
         lengths = data.lengths
         order = np.argsort(-lengths, kind="stable")
         for lo in range(0, len(order), self.chunk):

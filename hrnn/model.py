@@ -43,6 +43,16 @@ def gap_feature(times: torch.Tensor, user_start: torch.Tensor) -> torch.Tensor:
     return torch.where(user_start, torch.zeros_like(minutes), torch.log1p(minutes) * GAP_SCALE)
 
 
+def event_inputs(data, device: torch.device):
+    """The model's per-event inputs on ``device``, indexed by absolute event index: item indices, gap
+    features, and the session-start and user-start masks of an :class:`~hrnn.data.InteractionData`."""
+    user_start = torch.as_tensor(data.user_start_mask())
+    return (torch.as_tensor(data.items.astype(np.int64)).to(device),
+            gap_feature(torch.as_tensor(data.times), user_start).to(device),
+            torch.as_tensor(data.session_start_mask()).to(device),
+            user_start.to(device))
+
+
 def _gru(gi: torch.Tensor, h: torch.Tensor, hh: nn.Linear) -> torch.Tensor:
     """One GRU step (PyTorch's gate layout r, z, n) from precomputed input gates ``gi``.
 

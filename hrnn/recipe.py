@@ -109,6 +109,11 @@ class Recipe:
     def tunable(self) -> list[HyperParameter]:
         return [hp for hp in self.hyperparameters if hp.tunable]
 
+    def to_wire(self, values: dict, kind: str | None = None) -> dict[str, str]:
+        """Typed values (plain names, as ``values`` holds every one of them) to the service's strings,
+        optionally only the hyperparameters of one kind."""
+        return {hp.name: hp.to_wire(values[hp.name]) for hp in self.hyperparameters if kind is None or hp.kind == kind}
+
     def defaults(self, kind: str | None = None) -> dict[str, str]:
         return {hp.name: hp.default for hp in self.hyperparameters if kind is None or hp.kind == kind}
 

@@ -25,7 +25,7 @@ import torch
 
 from .atomic import atomic_path
 from .data import InteractionData, ranges_to_index
-from .model import HRNN, ModelConfig, gap_feature
+from .model import HRNN, ModelConfig, event_inputs
 
 SECONDS_PER_DAY = 86400.0
 
@@ -191,7 +191,6 @@ class EventTensors:
 
     @classmethod
     def build(cls, data: InteractionData, config: TrainConfig, device: torch.device) -> "EventTensors":
-        session_start = data.session_start_mask()
         user_start = data.user_start_mask()
         # Every event predicts the user's next one: within a session from the session state, across a
         # session boundary from the next session's start state (see HRNN.run_window).
@@ -202,13 +201,12 @@ class EventTensors:
         if config.recency_mask and data.n_events:
             age_days = (data.times.max() - data.times) / SECONDS_PER_DAY
             weight *= np.exp2(-age_days / config.recency_half_life_days).astype(np.float32)
-        times = torch.as_tensor(data.times)
-        ustart = torch.as_tensor(user_start)
+        items, gaps, session_start, user_start_t = event_inputs(data, device)
         return cls(
-            items=torch.as_tensor(data.items.astype(np.int64)).to(device),
-            gaps=gap_feature(times, ustart).to(device),
-            session_start=torch.as_tensor(session_start).to(device),
-            user_start=ustart.to(device),
+            items=items,
+            gaps=gaps,
+            session_start=session_start,
+            user_start=user_start_t,
             target=torch.as_tensor(target).to(device),
             weight=torch.as_tensor(weight).to(device),
         )

@@ -361,7 +361,7 @@ def test_failed_save_leaves_old_dataset(tmp_path, monkeypatch):
     def broken(path, columns):
         raise OSError("disk full")
 
-    monkeypatch.setattr(hdata, "_write_ipc", broken)
+    monkeypatch.setattr(hdata, "write_ipc", broken)
     with pytest.raises(OSError):
         data.take(np.array([0])).save(target)
     monkeypatch.undo()

@@ -434,7 +434,7 @@ def _record(result, request: SolutionRequest, base: dict) -> TrialRecord:
     metrics = dict(result.metrics or {})
     config = dict(result.config or {})
     typed = typed_hyperparameters({**base, **config})
-    params = {hp.name: hp.to_wire(typed[hp.name]) for hp in request.recipe.of_kind(ALGORITHM)}
+    params = request.recipe.to_wire(typed, ALGORITHM)
     objective = metrics.get(request.hpo.objective_metric)
     return TrialRecord(
         trial_id=str(metrics.get("trial_id") or os.path.basename(result.path)),
@@ -524,7 +524,7 @@ def _fingerprint(request: SolutionRequest, seed: int, max_epochs: int | None) ->
                     "values": list(r.values)} for r in hpo.ranges],
         "objective": [hpo.objective_metric, hpo.mode],
         "jobs": [hpo.max_number_of_training_jobs, hpo.max_parallel_training_jobs],
-        "hyperparameters": {k: request.recipe.lookup(k).to_wire(v) for k, v in sorted(request.hyperparameters.items())},
+        "hyperparameters": request.recipe.to_wire(request.hyperparameters),
         "seed": seed, "max_epochs": max_epochs,
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -141,7 +141,7 @@ class SolutionRequest:
 
     def algorithm_hyperparameters_wire(self) -> dict[str, str]:
         """The recipe's algorithm-kind hyperparameters as wire strings (``{"bptt": "32", ...}``)."""
-        return {hp.name: hp.to_wire(self.hyperparameters[hp.name]) for hp in self.recipe.of_kind(ALGORITHM)}
+        return self.recipe.to_wire(self.hyperparameters, ALGORITHM)
 
 
 # --- loading ----------------------------------------------------------------------------------------------

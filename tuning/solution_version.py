@@ -29,7 +29,6 @@ from hrnn.errors import ServiceError
 from hrnn.evaluate import HRNNScorer, evaluate_service
 from hrnn.fit import fit, train_config, typed_hyperparameters
 from hrnn.metrics import SERVICE_METRIC_NAMES
-from hrnn.recipe import ALGORITHM, HRNN_RECIPE
 from hrnn.splits import hpo_splits, service_split
 from hrnn.train import Trainer
 
@@ -159,7 +158,6 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         s = data.summary()
         sys.stderr.write(f"data: {s['interactions']:,} interactions, {s['users']:,} users, "
                          f"{s['items']:,} items, {s['sessions']:,} sessions\n")
-    wire = {hp.name: hp.to_wire(request.hyperparameters[hp.name]) for hp in request.recipe.hyperparameters}
     if request.perform_hpo:
         from .hpo import run_hpo  # Ray is imported only when a search runs
 
@@ -168,16 +166,19 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         result = run_hpo(data, splits, request, storage=storage, name=f"hpo-{version_id}", seed=seed,
                          gpus_per_trial=options.gpus_per_trial, cpus_per_trial=options.cpus_per_trial,
                          max_epochs=options.max_epochs, quiet=options.quiet)
-        best_hp = result.best_hyperparameters
+        best_hp = result.best_hyperparameters  # every recipe hyperparameter of the best trial, typed
+        wire = request.recipe.to_wire(best_hp)
         trainer = Trainer.create(data.n_items, best_hp["hidden_dimension"], train_config(best_hp, options.device),
                                  dropout=best_hp["dropout"])
         trainer.load_checkpoint(Path(result.best_checkpoint) / "checkpoint.pt")
         train = data.take(splits.train)
         test = splits.test
         trials = [_trial_row(t) for t in result.trials]
-        trial_seconds = sum(t.seconds for t in result.trials)
-        wire.update({k: request.recipe.lookup(k).to_wire(v) for k, v in best_hp.items()})
+        trial_seconds = result.training_seconds
+        tuned = result.tuned_hpo_params()
     else:
+        wire = request.recipe.to_wire(request.hyperparameters)
+        tuned = None
         split = service_split(data, seed)
         train = data.take(split.train)
         test = split.holdout
@@ -186,7 +187,7 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
                      max_epochs=options.max_epochs, checkpoint_dir=directory / "checkpoint")
         trainer = fitted.trainer
         trial_seconds = time.perf_counter() - fit_started
-        trials = [{"trial_id": "single", **_algorithm_params(wire), "objective": None,
+        trials = [{"trial_id": "single", **request.algorithm_hyperparameters_wire(), "objective": None,
                    "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED",
                    "history": fitted.epochs}]
     timeout = 60.0 * request.hyperparameters["session_timeout_minutes"]
@@ -204,12 +205,7 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
     })
     _write_trials(directory, trials)
     shutil.rmtree(directory / "checkpoint", ignore_errors=True)
-    tuned = {"algorithmHyperParameters": _algorithm_params(wire)} if request.perform_hpo else None
     return {"seconds": trial_seconds, "tuned": tuned}
-
-
-def _algorithm_params(wire: dict) -> dict:
-    return {hp.name: wire[hp.name] for hp in HRNN_RECIPE.of_kind(ALGORITHM)}
 
 
 def _trial_row(trial) -> dict:
