@@ -118,7 +118,7 @@ def test_users_keep_their_favourite_topics(generated):
 def test_session_start_is_predictable_from_the_users_earlier_session(by_time):
     """The first item of a user's 2nd session is often an item of their 1st session; a session-only
     model has nothing of the 1st session. Compare with pairing 2nd sessions with other users' 1st."""
-    ts, user, item, session = by_time["ts"], by_time["user"], by_time["item"], by_time["session"]
+    user, item, session = by_time["user"], by_time["item"], by_time["session"]
     keep = ~by_time["robot"]
     user, item, session = user[keep], item[keep], session[keep]
     new = np.r_[True, session[1:] != session[:-1]]

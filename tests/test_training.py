@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hrnn.artifact import LoadedModel, save_model
-from hrnn.data import DataConfig, build_interactions
+from hrnn.data import build_interactions
 from hrnn.errors import InvalidInputException
 from hrnn.evaluate import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
 from hrnn.fit import Validation, fit

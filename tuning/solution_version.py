@@ -27,7 +27,7 @@ from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.data import DataConfig, load_interactions
 from hrnn.errors import ServiceError
 from hrnn.evaluate import HRNNScorer, evaluate_service
-from hrnn.fit import fit, train_config, typed_hyperparameters
+from hrnn.fit import fit, train_config
 from hrnn.metrics import SERVICE_METRIC_NAMES
 from hrnn.splits import hpo_splits, service_split
 from hrnn.train import Trainer
