@@ -22,15 +22,6 @@ from .train import EpochStats, EventTensors, Trainer, TrainConfig, print_progres
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def typed_hyperparameters(overrides: dict | None = None) -> dict:
-    """Every recipe hyperparameter, typed: the recipe defaults, then ``overrides`` (typed or wire strings)."""
-    values = {}
-    for hp in HRNN_RECIPE.hyperparameters:
-        raw = (overrides or {}).get(hp.name, hp.default)
-        values[hp.name] = hp.parse(raw)
-    return values
-
-
 def train_config(hp: dict, device: str = "auto") -> TrainConfig:
     fields = TrainConfig.__dataclass_fields__
     return TrainConfig(**{k: v for k, v in hp.items() if k in fields}, device=device)
@@ -58,7 +49,7 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
         max_epochs: int | None = None) -> FitResult:
     """Train on ``train``; after each epoch score ``validation`` (service metrics), checkpoint, and call
     ``on_epoch(record, trainer)``. A run with a checkpoint in ``checkpoint_dir`` resumes after its last epoch."""
-    hp = typed_hyperparameters(hyperparameters)
+    hp = HRNN_RECIPE.typed(hyperparameters)
     config = train_config(hp, device)
     trainer = Trainer.create(train.n_items, hp["hidden_dimension"], config, dropout=hp["dropout"],
                              hierarchical=hierarchical)

@@ -109,6 +109,11 @@ class Recipe:
     def tunable(self) -> list[HyperParameter]:
         return [hp for hp in self.hyperparameters if hp.tunable]
 
+    def typed(self, overrides: dict | None = None) -> dict:
+        """Every hyperparameter, typed: the defaults, then ``overrides`` (typed values or wire strings)."""
+        overrides = overrides or {}
+        return {hp.name: hp.parse(overrides.get(hp.name, hp.default)) for hp in self.hyperparameters}
+
     def to_wire(self, values: dict, kind: str | None = None) -> dict[str, str]:
         """Typed values (plain names, as ``values`` holds every one of them) to the service's strings,
         optionally only the hyperparameters of one kind."""

@@ -65,7 +65,7 @@ from typing import Any, TextIO
 
 from hrnn.data import InteractionData
 from hrnn.errors import InvalidInputException, ServiceError
-from hrnn.fit import CHECKPOINT_NAME, Validation, fit, typed_hyperparameters
+from hrnn.fit import CHECKPOINT_NAME, Validation, fit
 from hrnn.recipe import ALGORITHM, CATEGORICAL, CONTINUOUS, INTEGER
 from hrnn.splits import HPOSplits
 
@@ -417,7 +417,7 @@ def _collect(grid, request: SolutionRequest, base: dict, experiment_path: str, i
         raise HPOError(f"HPO failed: none of the {len(records)} trials produced an objective ({reasons})"[:2000])
     sign = 1.0 if hpo.mode == "max" else -1.0
     best = max(scored, key=lambda r: sign * r.objective)  # first of equals wins (trial order)
-    best_hyperparameters = typed_hyperparameters({**base, **best.params})
+    best_hyperparameters = request.recipe.typed({**base, **best.params})
     checkpoint = checkpoints[best.trial_id]
     if checkpoint is None:
         raise HPOError(f"HPO failed: the best trial {best.trial_id} has no checkpoint.")
@@ -433,7 +433,7 @@ def _collect(grid, request: SolutionRequest, base: dict, experiment_path: str, i
 def _record(result, request: SolutionRequest, base: dict) -> TrialRecord:
     metrics = dict(result.metrics or {})
     config = dict(result.config or {})
-    typed = typed_hyperparameters({**base, **config})
+    typed = request.recipe.typed({**base, **config})
     params = request.recipe.to_wire(typed, ALGORITHM)
     objective = metrics.get(request.hpo.objective_metric)
     return TrialRecord(

@@ -410,9 +410,7 @@ def _resolve_parameter_name(recipe: Recipe, key: object, kinds: tuple[str, ...],
 
 
 def _effective_hyperparameters(recipe: Recipe, fixed: dict[str, _Fixed]) -> dict[str, Any]:
-    values = {hp.name: hp.parse(hp.default) for hp in recipe.hyperparameters}
-    values.update({name: f.value for name, f in fixed.items()})
-    return values
+    return recipe.typed({name: f.value for name, f in fixed.items()})
 
 
 def _check_percentile_bounds(recipe: Recipe, values: dict[str, Any], fixed: dict[str, _Fixed]) -> None:
