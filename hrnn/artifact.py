@@ -30,9 +30,9 @@ import torch
 from .atomic import atomic_path, atomic_write_json
 from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
-from .evaluate import HRNNScorer
+from .evaluation import HRNNScorer
 from .model import HRNN, ModelConfig
-from .train import atomic_torch_save
+from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
@@ -40,8 +40,8 @@ FORMAT_VERSION = 1
 
 
 def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionData, train: InteractionData,
-               hyperparameters_wire: dict, settings: dict, device: torch.device | None = None,
-               session_timeout_seconds: float = 1800.0) -> Path:
+               hyperparameters_wire: dict, settings: dict, *, session_timeout_seconds: float,
+               device: torch.device | None = None) -> Path:
     """Write a model directory. ``history`` is every known user's full history (their state is stored);
     ``train`` gives the popularity fallback and the items the model may recommend."""
     directory = Path(directory)
@@ -141,7 +141,7 @@ class LoadedModel:
             rows = np.flatnonzero(known)
             users = torch.as_tensor(index[rows])
             now = time.time() if at_time is None else at_time
-            returning = (now - self.last_time[users]) > self.info.get("session_timeout_seconds", 1800.0)
+            returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
             states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
             logits = self.model.score_all(states).float()
             logits = logits.masked_fill(~trained, float("-inf"))

@@ -21,13 +21,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from .recipe import HRNN_RECIPE, HyperParameterValues
 
-@dataclass
+_DEFAULTS = HRNN_RECIPE.defaults
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     n_items: int
-    hidden_dimension: int = 43
+    hidden_dimension: int = _DEFAULTS.hidden_dimension
     hierarchical: bool = True  # False: the session-only baseline (user GRU off, sessions start from zero)
-    dropout: float = 0.1
+    dropout: float = _DEFAULTS.dropout
+
+    @classmethod
+    def from_hyperparameters(cls, hp: HyperParameterValues, n_items: int, hierarchical: bool = True) -> "ModelConfig":
+        return cls(n_items=n_items, hidden_dimension=hp.hidden_dimension, hierarchical=hierarchical,
+                   dropout=hp.dropout)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,87 +1,26 @@
 """The aws-hrnn recipe, declared once as data.
 
-Validation, defaults, HPO search spaces, ``list-recipes``/``describe-recipe`` and the README table all
-read :data:`HRNN_RECIPE`. Values are strings, as on the service's wire.
+Validation, defaults, the typed hyperparameter object, HPO search spaces, ``list-recipes`` /
+``describe-recipe`` and the README table all read :data:`HRNN_RECIPE`. Declared defaults are wire strings, as
+the service shows them; :attr:`Recipe.defaults` types them once, at import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-ALGORITHM = "algorithm"  # the recipe's documented algorithm hyperparameters
-FEATURIZATION = "featurization"  # documented featurization hyperparameters (and our session timeout)
-TRAINING = "training"  # advanced training options: an extension, never tunable
+from .hyperparameters import (ALGORITHM, CATEGORICAL, CONTINUOUS, FEATURIZATION, INTEGER, TRAINING,  # noqa: F401
+                              HyperParameter, HyperParameterValues, parse_values, values_class)
 
-INTEGER = "integer"
-CONTINUOUS = "continuous"
-CATEGORICAL = "categorical"
+SERVICE_PREFIXES = ("training.", "data.", "model.")
 
 
-@dataclass(frozen=True)
-class HyperParameter:
-    name: str
-    kind: str
-    type: str
-    default: str
-    description: str
-    tunable: bool = False
-    min_value: float | None = None
-    max_value: float | None = None
-    values: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-
-    def allowed(self) -> str:
-        """Human-readable description of the allowed values, used in error messages."""
-        if self.type == CATEGORICAL:
-            return "one of " + ", ".join(repr(v) for v in self.values)
-        kind = "an integer" if self.type == INTEGER else "a number"
-        lo = _fmt(self.min_value)
-        hi = _fmt(self.max_value)
-        if self.min_value is not None and self.max_value is not None:
-            return f"{kind} in [{lo}, {hi}]"
-        if self.min_value is not None:
-            return f"{kind} >= {lo}"
-        return kind
-
-    def parse(self, raw: object) -> int | float | str | bool:
-        """Parse a wire value (a string) into a typed value, or raise ValueError naming what is allowed."""
-        text = str(raw).strip() if not isinstance(raw, bool) else str(raw).lower()
-        if self.type == CATEGORICAL:
-            low = text.lower()
-            if low not in self.values:
-                raise ValueError(self.allowed())
-            return {"true": True, "false": False}.get(low, low) if self.values == ("true", "false") else low
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(self.allowed()) from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(self.allowed())
-        if self.type == INTEGER:
-            if number != int(number):
-                raise ValueError(self.allowed())
-            number = int(number)
-        if (self.min_value is not None and number < self.min_value) or (
-            self.max_value is not None and number > self.max_value
-        ):
-            raise ValueError(self.allowed())
-        return number
-
-    def to_wire(self, value: object) -> str:
-        """Typed value back to the service's string form."""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if self.type == INTEGER:
-            return str(int(value))
-        if self.type == CONTINUOUS:
-            return repr(float(value))
-        return str(value)
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return ""
-    return str(int(x)) if float(x).is_integer() else str(x)
+def strip_prefix(name: str) -> str:
+    for prefix in SERVICE_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 @dataclass(frozen=True)
@@ -92,7 +31,17 @@ class Recipe:
     feature_transformation_arn: str
     recipe_type: str
     description: str
-    hyperparameters: tuple[HyperParameter, ...] = field(default_factory=tuple)
+    hyperparameters: tuple[HyperParameter, ...] = ()
+    values_type: type = field(init=False, repr=False, compare=False)
+    defaults: HyperParameterValues = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        class_name = self.name.removeprefix("aws-").replace("-", "_").upper() + "HyperParameters"
+        cls = values_class(class_name, __name__, self.hyperparameters)
+        object.__setattr__(self, "values_type", cls)
+        object.__setattr__(self, "defaults",
+                           parse_values(cls, self.hyperparameters, None,
+                                        {hp.name: hp.default for hp in self.hyperparameters}))
 
     def lookup(self, name: str) -> HyperParameter | None:
         """Find a hyperparameter by its plain name, an alias, or a service prefix (``training.bptt``)."""
@@ -109,28 +58,16 @@ class Recipe:
     def tunable(self) -> list[HyperParameter]:
         return [hp for hp in self.hyperparameters if hp.tunable]
 
-    def typed(self, overrides: dict | None = None) -> dict:
-        """Every hyperparameter, typed: the defaults, then ``overrides`` (typed values or wire strings)."""
-        overrides = overrides or {}
-        return {hp.name: hp.parse(overrides.get(hp.name, hp.default)) for hp in self.hyperparameters}
+    def values(self, **typed: Any) -> HyperParameterValues:
+        """The defaults with some typed values changed (each checked); ValueError names a bad one."""
+        return self.defaults.replace(**typed) if typed else self.defaults
 
-    def to_wire(self, values: dict, kind: str | None = None) -> dict[str, str]:
-        """Typed values (plain names, as ``values`` holds every one of them) to the service's strings,
-        optionally only the hyperparameters of one kind."""
-        return {hp.name: hp.to_wire(values[hp.name]) for hp in self.hyperparameters if kind is None or hp.kind == kind}
+    def parse(self, wire: Mapping[str, str]) -> HyperParameterValues:
+        """The defaults with values given as wire strings under plain names (each parsed once)."""
+        return parse_values(self.values_type, self.hyperparameters, self.defaults, wire)
 
-    def defaults(self, kind: str | None = None) -> dict[str, str]:
+    def wire_defaults(self, kind: str | None = None) -> dict[str, str]:
         return {hp.name: hp.default for hp in self.hyperparameters if kind is None or hp.kind == kind}
-
-
-SERVICE_PREFIXES = ("training.", "data.", "model.")
-
-
-def strip_prefix(name: str) -> str:
-    for prefix in SERVICE_PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
 
 
 HRNN_RECIPE = Recipe(
@@ -175,7 +112,7 @@ HRNN_RECIPE = Recipe(
             "session_timeout_minutes", FEATURIZATION, CONTINUOUS, "30",
             "A user's events split into a new session where the gap to the previous event exceeds this "
             "many minutes (extension; the service does not document its value).",
-            min_value=0.0, max_value=525600.0,
+            min_value=0.0, min_exclusive=True, max_value=525600.0,
         ),
         HyperParameter(
             "recency_half_life_days", TRAINING, CONTINUOUS, "30",
@@ -237,6 +174,7 @@ HRNN_RECIPE = Recipe(
 )
 
 RECIPES: dict[str, Recipe] = {HRNN_RECIPE.recipe_arn: HRNN_RECIPE}
+HRNNHyperParameters = HRNN_RECIPE.values_type  # importable by name, so the values pickle (Ray, tests)
 
 
 def markdown_table(recipe: Recipe = HRNN_RECIPE) -> str:

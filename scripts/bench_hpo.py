@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from hrnn.data import build_interactions
-    from hrnn.splits import hpo_splits
+    from hrnn.data.splits import hpo_splits
     from hrnn.synth import generate_interactions
     from tuning.request import parse_create_solution
 

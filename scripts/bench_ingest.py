@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from hrnn.data import DataConfig, load_interactions
-    from hrnn.splits import hpo_splits, next_item_split
+    from hrnn.data.splits import hpo_splits, next_item_split
 
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         generated_rows = None
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             rows_read = None
             if args.profile:
                 from hrnn.data import build_interactions
-                from hrnn.io import read_interactions
+                from hrnn.interactions import read_interactions
 
                 s, c = time.perf_counter(), time.process_time()
                 table = read_interactions(path)

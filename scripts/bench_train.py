@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 
 from hrnn.data import DataConfig, InteractionData, build_interactions  # noqa: E402
 from hrnn.synth import generate_interactions  # noqa: E402
-from hrnn.train import Trainer, TrainConfig  # noqa: E402
+from hrnn.model import ModelConfig  # noqa: E402
+from hrnn.training import Trainer, TrainConfig  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -103,7 +104,7 @@ def bench(args) -> dict:
     gen_seconds = time.perf_counter() - t0
     config = TrainConfig(bptt=args.bptt, batch_size=args.batch, num_negatives=args.negatives, epochs=args.epochs,
                          loss="sampled", seed=args.seed, device=str(device))
-    trainer = Trainer.create(data.n_items, args.hidden, config)
+    trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden), config)
     warm = warmup_subset(data, args.warmup_events)
     trainer.train_epoch(warm)
     _sync(device)

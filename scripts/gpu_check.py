@@ -41,10 +41,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-import hrnn.train as train_module  # noqa: E402
+import hrnn.training.trainer as train_module  # noqa: E402
 from hrnn.data import DataConfig, InteractionData, build_interactions  # noqa: E402
 from hrnn.synth import generate_interactions  # noqa: E402
-from hrnn.train import Trainer, TrainConfig  # noqa: E402
+from hrnn.model import ModelConfig  # noqa: E402
+from hrnn.training import Trainer, TrainConfig  # noqa: E402
 
 REL_TOL = 2e-2
 AGREE_EPOCHS = 2
@@ -90,7 +91,7 @@ def _train_losses(data: InteractionData, device: str, *, hidden: int, batch: int
                   negatives: int, epochs: int, seed: int) -> tuple[list[float], float]:
     config = TrainConfig(bptt=bptt, batch_size=batch, num_negatives=negatives, loss=loss, epochs=epochs,
                          seed=seed, device=device, recency_mask=True)
-    trainer = Trainer.create(data.n_items, hidden, config, dropout=0.0)
+    trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=hidden, dropout=0.0), config)
     started = time.perf_counter()
     losses = [trainer.train_epoch(data).loss for _ in range(epochs)]
     return losses, time.perf_counter() - started
@@ -140,7 +141,7 @@ def throughput(device: torch.device, smoke: bool, seed: int, seconds_per_config:
     for hidden, batch in grid:
         config = TrainConfig(bptt=bptt, batch_size=batch, num_negatives=negatives, loss="sampled", epochs=1,
                              seed=seed, device=str(device))
-        trainer = Trainer.create(data.n_items, hidden, config)
+        trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=hidden), config)
         trainer.train_epoch(warm)
         _sync(device)
         if device.type == "cuda":

@@ -36,7 +36,7 @@ def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = No
 
 def tiny_data():
     from hrnn.data import build_interactions
-    from hrnn.splits import hpo_splits
+    from hrnn.data.splits import hpo_splits
     from hrnn.synth import generate_interactions
 
     data = build_interactions(generate_interactions(n_users=300, n_items=150, seed=1))

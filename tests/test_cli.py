@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hrnn.metrics import SERVICE_METRIC_NAMES
+from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.synth import generate_interactions, write_interactions
 
 RECIPE_ARN = "arn:aws:personalize:::recipe/aws-hrnn"

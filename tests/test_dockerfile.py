@@ -98,7 +98,7 @@ def test_entrypoint_and_default_command(parsed):
     assert json.loads(cmd[0]["value"]) == ["run"]
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^hrnn\s*=\s*"hrnn\.cli:main"', pyproject, re.M)
-    from hrnn.cli import build_parser
+    from tuning.cli import build_parser
 
     assert build_parser().parse_args(["run"]).command == "run"
 

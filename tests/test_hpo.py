@@ -66,7 +66,7 @@ def test_search_space_mapping():
     hpo = HPOConfig(ranges=(
         SearchRange("training.bptt", hp["bptt"], "integer", 2, 8),
         SearchRange("hidden_dimension", hp["hidden_dimension"], "integer", 32, 32),
-        SearchRange("recency_mask", hp["recency_mask"], "categorical", values=("true", "false")),
+        SearchRange("recency_mask", hp["recency_mask"], "categorical", values=(True, False)),
         SearchRange("learning_rate", hp["learning_rate"], "continuous", 0.01, 0.2),
     ))
     space = search_space(hpo)
@@ -76,7 +76,7 @@ def test_search_space_mapping():
     draws = space["bptt"].sample(size=400)
     assert min(draws) == 2 and max(draws) == 8  # both ends inclusive
     assert set(space["hidden_dimension"].sample(size=20)) == {32}
-    assert list(space["recency_mask"].categories) == ["true", "false"]
+    assert list(space["recency_mask"].categories) == [True, False]
     assert (space["learning_rate"].lower, space["learning_rate"].upper) == (0.01, 0.2)
 
 
@@ -124,11 +124,11 @@ def test_four_trials_two_parallel_on_logical_gpus(ray_cluster, tiny, tmp_path):
         assert [h["epoch"] for h in t.history] == [1, 2] and t.history[-1]["objective"] == t.objective
         assert t.seconds > 0 and t.node and t.node_ip
     best = result.best_hyperparameters
-    assert set(best) == {p.name for p in HRNN_RECIPE.hyperparameters}  # every hyperparameter, typed
-    assert best["hidden_dimension"] == int(result.best.params["hidden_dimension"])
-    assert best["bptt"] == int(result.best.params["bptt"])
-    assert best["recency_mask"] is (result.best.params["recency_mask"] == "true")
-    assert (best["epochs"], best["batch_size"], best["num_negatives"]) == (2, 16, 16)  # fixed ones kept
+    assert set(best.as_dict()) == {p.name for p in HRNN_RECIPE.hyperparameters}  # every hyperparameter, typed
+    assert best.hidden_dimension == int(result.best.params["hidden_dimension"])
+    assert best.bptt == int(result.best.params["bptt"])
+    assert best.recency_mask is (result.best.params["recency_mask"] == "true")
+    assert (best.epochs, best.batch_size, best.num_negatives) == (2, 16, 16)  # fixed ones kept
     assert (Path(result.best_checkpoint) / "checkpoint.pt").is_file()
     assert json.loads((Path(result.best_checkpoint) / TRIAL_STATE_NAME).read_text())["epoch"] == 2
     assert result.training_hours == pytest.approx(sum(t.seconds for t in result.trials) / 3600)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrnn.metrics import (
+from hrnn.evaluation.metrics import (
     SERVICE_METRIC_NAMES,
     NextItemAccumulator,
     in_sets,

@@ -7,7 +7,7 @@ import torch
 
 from hrnn.data import InteractionData
 from hrnn.model import HRNN, ModelConfig, _gru, gap_feature
-from hrnn.train import EventTensors, Trainer, TrainConfig, slot_layout
+from hrnn.training import EventTensors, Trainer, TrainConfig, slot_layout
 
 
 def make_data(users: list[list[list[int]]], gap_in=60, gap_between=7200) -> InteractionData:
@@ -149,7 +149,7 @@ def test_bptt_bounds_gradient_flow_and_windows():
     """Gradients never cross a window boundary: the carried states enter each window detached."""
     data = make_data([[[1, 2, 3, 4, 5, 6, 7, 8]]])
     config = TrainConfig(bptt=3, epochs=1, batch_size=1, recency_mask=False, loss="full", seed=0)
-    trainer = Trainer.create(data.n_items, 8, config, dropout=0.0)
+    trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=8, dropout=0.0), config)
     seen = []
     original = trainer.model.run_window
 

@@ -10,13 +10,14 @@
 import torch
 
 from hrnn.data import DataConfig, build_interactions
-from hrnn.evaluate import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
-from hrnn.fit import fit
-from hrnn.splits import next_item_split, service_split
+from hrnn.evaluation import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
+from hrnn.recipe import HRNN_RECIPE
+from hrnn.training import fit
+from hrnn.data.splits import next_item_split, service_split
 from hrnn.synth import generate_interactions
 
 CPU = torch.device("cpu")
-TINY = dict(hidden_dimension=32, bptt=8, epochs=4, batch_size=16, num_negatives=64, learning_rate=0.1, seed=7)
+TINY = HRNN_RECIPE.values(hidden_dimension=32, bptt=8, epochs=4, batch_size=16, num_negatives=64, learning_rate=0.1, seed=7)
 
 
 def _data(**kwargs):
@@ -34,7 +35,8 @@ def test_hrnn_beats_session_only_and_most_popular_on_cross_session_tastes():
 
     def score(hierarchical):
         model = fit(train, TINY, hierarchical=hierarchical, device="cpu", quiet=True).model
-        return evaluate_service(HRNNScorer(model, CPU, item_mask=known), data, split.holdout)["precision_at_25"]
+        return evaluate_service(HRNNScorer(model, CPU, item_mask=known, session_timeout_seconds=1800.0), data,
+                                split.holdout)["precision_at_25"]
 
     hrnn, session_only = score(True), score(False)
     popular = evaluate_service(PopularityScorer(train.item_counts()), data, split.holdout)["precision_at_25"]
@@ -49,7 +51,7 @@ def test_recency_mask_wins_after_a_popularity_shift():
     known = torch.as_tensor(split.train.item_counts() > 0)
 
     def recall(recency_mask):
-        hp = dict(TINY, recency_mask=recency_mask, recency_half_life_days=30)
+        hp = TINY.replace(recency_mask=recency_mask, recency_half_life_days=30.0)
         model = fit(split.train, hp, device="cpu", quiet=True).model
         return evaluate_next_item(HRNNScorer(model, CPU, item_mask=known), split)["recall_at_20"]
 

@@ -68,7 +68,7 @@ def test_hpo_example_file():
     assert request.perform_hpo is True and request.perform_automl is False
     assert request.dataset_group_arn is None and request.event_type is None
     assert request.event_value_threshold is None
-    assert request.hyperparameters["hidden_dimension"] == 55
+    assert request.hyperparameters.hidden_dimension == 55
     hpo_config = request.hpo
     assert isinstance(hpo_config, HPOConfig)
     assert (hpo_config.objective_metric, hpo_config.objective_type, hpo_config.mode) == (
@@ -80,20 +80,20 @@ def test_hpo_example_file():
     assert (bptt.type, bptt.min_value, bptt.max_value) == ("integer", 8, 32)
     assert isinstance(bptt.min_value, int) and bptt.hp is HRNN_RECIPE.lookup("bptt")
     assert by_name["recency_mask"].type == "categorical"
-    assert by_name["recency_mask"].values == ("true", "false")
+    assert by_name["recency_mask"].values == (True, False)
     assert request.solution_config == hpo_request()["solutionConfig"]
     assert request.raw == hpo_request()
 
 
 def test_hpo_example_fills_defaults():
     request = parse_create_solution(hpo_request())
-    assert set(request.hyperparameters) == {hp.name for hp in HRNN_RECIPE.hyperparameters}
+    assert set(request.hyperparameters.as_dict()) == {hp.name for hp in HRNN_RECIPE.hyperparameters}
     for hp in HRNN_RECIPE.hyperparameters:
         if hp.name != "hidden_dimension":
-            assert request.hyperparameters[hp.name] == hp.parse(hp.default)
-    assert request.hyperparameters["bptt"] == 32
-    assert request.hyperparameters["recency_mask"] is True
-    assert request.hyperparameters["max_user_history_length_percentile"] == 0.99
+            assert getattr(request.hyperparameters, hp.name) == hp.parse(hp.default)
+    assert request.hyperparameters.bptt == 32
+    assert request.hyperparameters.recency_mask is True
+    assert request.hyperparameters.max_user_history_length_percentile == 0.99
     assert request.algorithm_hyperparameters_wire() == {
         "hidden_dimension": "55", "bptt": "32", "recency_mask": "true"}
 
@@ -101,9 +101,9 @@ def test_hpo_example_fills_defaults():
 def test_no_hpo_example_file():
     request = parse_create_solution(load_request(f"file://{NO_HPO_FILE}"))
     assert request.perform_hpo is False and request.hpo is None
-    assert request.hyperparameters["hidden_dimension"] == 64
-    assert request.hyperparameters["bptt"] == 16
-    assert request.hyperparameters["recency_mask"] is True
+    assert request.hyperparameters.hidden_dimension == 64
+    assert request.hyperparameters.bptt == 16
+    assert request.hyperparameters.recency_mask is True
     assert request.algorithm_hyperparameters_wire() == {
         "hidden_dimension": "64", "bptt": "16", "recency_mask": "true"}
 
@@ -112,7 +112,7 @@ def test_minimal_request_defaults():
     request = parse_create_solution(base())
     assert request.name == "hrnn-solution"
     assert request.hpo is None and request.solution_config == {}
-    assert request.algorithm_hyperparameters_wire() == HRNN_RECIPE.defaults("algorithm")
+    assert request.algorithm_hyperparameters_wire() == HRNN_RECIPE.wire_defaults("algorithm")
 
 
 def test_optional_members_accepted():
@@ -260,7 +260,7 @@ def test_automl_config_and_ignored_members():
         "eventValueThreshold": "nope",
     }})
     assert request.hpo.objective_metric == "coverage"
-    assert request.hyperparameters["bptt"] == 32 and request.event_value_threshold is None
+    assert request.hyperparameters.bptt == 32 and request.event_value_threshold is None
     assert request.event_type == "click"
 
 
@@ -311,9 +311,9 @@ def test_prefixed_aliases_and_featurization_in_either_map():
         featureTransformationParameters={"max_hist_length_percentile": "0.9"},
     ))
     hps = request.hyperparameters
-    assert hps["bptt"] == 8 and hps["recency_mask"] is False and hps["learning_rate"] == 0.1
-    assert hps["min_user_history_length_percentile"] == 0.05
-    assert hps["max_user_history_length_percentile"] == 0.9
+    assert hps.bptt == 8 and hps.recency_mask is False and hps.learning_rate == 0.1
+    assert hps.min_user_history_length_percentile == 0.05
+    assert hps.max_user_history_length_percentile == 0.9
     assert request.solution_config["algorithmHyperParameters"]["training.bptt"] == "8"
 
 
@@ -403,7 +403,7 @@ def test_no_ranges_searches_all_tunables():
             "hidden_dimension", "bptt", "recency_mask"}
         assert (ranges["hidden_dimension"].min_value, ranges["hidden_dimension"].max_value) == (32, 256)
         assert (ranges["bptt"].min_value, ranges["bptt"].max_value) == (2, 32)
-        assert ranges["recency_mask"].values == ("true", "false")
+        assert ranges["recency_mask"].values == (True, False)
 
 
 def test_default_ranges_skip_fixed_tunables():
@@ -429,7 +429,7 @@ def test_prefixed_range_names_echoed():
     by_name = {r.name: r for r in config.ranges}
     assert set(by_name) == {"training.bptt", "data.recency_mask"}
     assert by_name["training.bptt"].hp.name == "bptt"
-    assert by_name["data.recency_mask"].values == ("true", "false")
+    assert by_name["data.recency_mask"].values == (True, False)
 
 
 def test_seed_range_outside_documented_bounds():

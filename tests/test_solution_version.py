@@ -8,8 +8,8 @@ import pytest
 
 from hrnn.data import load_interactions
 from hrnn.errors import InvalidInputException
-from hrnn.fit import fit
-from hrnn.splits import service_split
+from hrnn.training import fit
+from hrnn.data.splits import service_split
 from hrnn.synth import generate_interactions, write_interactions
 from tuning.request import parse_create_solution
 from tuning.solution_version import RunOptions, _describe_base, create_solution_version, data_config
@@ -46,7 +46,7 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     version_id = "0badc0de"
     directory = workspace.version_dir("lifecycle", version_id)
     prepared = load_interactions(data, data_config(request))
-    split = service_split(prepared, int(request.hyperparameters["seed"]))
+    split = service_split(prepared, request.hyperparameters.seed)
     fit(prepared.take(split.train), request.hyperparameters, device="cpu", quiet=True, max_epochs=1,
         checkpoint_dir=directory / "checkpoint")
     describe = {**_describe_base(request, "lifecycle", version_arn("lifecycle", version_id), REQUEST),

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from hrnn.data import DataConfig, InteractionData, build_interactions
-from hrnn.splits import HPOSplits, ServiceSplit, UserHoldout, hpo_splits, next_item_split, service_split
+from hrnn.data.splits import HPOSplits, ServiceSplit, UserHoldout, hpo_splits, next_item_split, service_split
 
 NO_MIN = DataConfig(check_minimums=False, max_user_history_length_percentile=1.0)
 

@@ -9,12 +9,13 @@ import torch
 from hrnn.artifact import LoadedModel, save_model
 from hrnn.data import build_interactions
 from hrnn.errors import InvalidInputException
-from hrnn.evaluate import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
-from hrnn.fit import Validation, fit
-from hrnn.splits import hpo_splits, next_item_split
+from hrnn.recipe import HRNN_RECIPE
+from hrnn.evaluation import HRNNScorer, PopularityScorer, evaluate_next_item, evaluate_service
+from hrnn.training import Validation, fit
+from hrnn.data.splits import hpo_splits, next_item_split
 from hrnn.synth import generate_interactions
 
-HP = dict(hidden_dimension=32, bptt=4, epochs=2, batch_size=16, num_negatives=64, seed=3)
+HP = HRNN_RECIPE.values(hidden_dimension=32, bptt=4, epochs=2, batch_size=16, num_negatives=64, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +35,19 @@ def _run(data, splits, hp=HP, **kwargs):
 
 @pytest.mark.parametrize("loss", ["sampled", "full"])
 def test_same_seed_same_losses_and_metrics_on_cpu(data, splits, loss):
-    first = _run(data, splits, dict(HP, loss=loss))
-    second = _run(data, splits, dict(HP, loss=loss))
+    first = _run(data, splits, HP.replace(loss=loss))
+    second = _run(data, splits, HP.replace(loss=loss))
     assert [e["loss"] for e in first.epochs] == [e["loss"] for e in second.epochs]
     assert [e["metrics"] for e in first.epochs] == [e["metrics"] for e in second.epochs]
     assert first.epochs[-1]["loss"] < first.epochs[0]["loss"]
-    other = _run(data, splits, dict(HP, loss=loss, seed=4))
+    other = _run(data, splits, HP.replace(loss=loss, seed=4))
     assert [e["loss"] for e in other.epochs] != [e["loss"] for e in first.epochs]
 
 
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_path):
-    whole = _run(data, splits, dict(HP, epochs=3))
-    _run(data, splits, dict(HP, epochs=3), checkpoint_dir=tmp_path, max_epochs=1)  # "killed" after epoch 1
-    resumed = _run(data, splits, dict(HP, epochs=3), checkpoint_dir=tmp_path)
+    whole = _run(data, splits, HP.replace(epochs=3))
+    _run(data, splits, HP.replace(epochs=3), checkpoint_dir=tmp_path, max_epochs=1)  # "killed" after epoch 1
+    resumed = _run(data, splits, HP.replace(epochs=3), checkpoint_dir=tmp_path)
     assert [e["epoch"] for e in resumed.epochs] == [1, 2, 3]
     assert [e["loss"] for e in resumed.epochs] == [e["loss"] for e in whole.epochs]
     for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
@@ -56,7 +57,8 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_p
 def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
     train = data.take(splits.train)
     model = _run(data, splits).model
-    save_model(tmp_path / "model", model, data, train, {"hidden_dimension": "32"}, {"note": "test"})
+    save_model(tmp_path / "model", model, data, train, {"hidden_dimension": "32"}, {"note": "test"},
+               session_timeout_seconds=1800.0)
     info = json.loads((tmp_path / "model" / "model.json").read_text())
     assert info["model"]["hidden_dimension"] == 32 and info["hyperparameters"] == {"hidden_dimension": "32"}
     loaded = LoadedModel.load(tmp_path / "model")  # weights_only=True inside
@@ -96,7 +98,7 @@ def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
 
 def test_next_item_protocol_reports_both_tie_rules_and_beats_popularity(data):
     split = next_item_split(data, test_fraction=0.15)
-    model = fit(split.train, dict(HP, epochs=3), device="cpu", quiet=True).model
+    model = fit(split.train, HP.replace(epochs=3), device="cpu", quiet=True).model
     known = torch.as_tensor(split.train.item_counts() > 0)
     result = evaluate_next_item(HRNNScorer(model, torch.device("cpu"), item_mask=known), split)
     popular = evaluate_next_item(PopularityScorer(split.train.item_counts()), split)

@@ -64,10 +64,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from hrnn.data import InteractionData
+from hrnn.data.splits import HPOSplits
 from hrnn.errors import InvalidInputException, ServiceError
-from hrnn.fit import CHECKPOINT_NAME, Validation, fit
+from hrnn.hyperparameters import HyperParameterValues
 from hrnn.recipe import ALGORITHM, CATEGORICAL, CONTINUOUS, INTEGER
-from hrnn.splits import HPOSplits
+from hrnn.training import CHECKPOINT_NAME, Validation, fit
 
 from .ray_env import TrialResources, cluster_trial_resources, init_ray, object_store_bytes, set_ray_environment
 from .request import OFFLINE_METRICS, HPOConfig, SolutionRequest
@@ -108,7 +109,7 @@ class TrialRecord:
 @dataclass
 class HPOResult:
     best: TrialRecord
-    best_hyperparameters: dict[str, Any]  # every recipe hyperparameter of the best trial, typed
+    best_hyperparameters: HyperParameterValues  # every recipe hyperparameter of the best trial, typed
     best_checkpoint: str  # local directory holding the best trial's checkpoint.pt
     trials: list[TrialRecord]
     experiment_path: str
@@ -183,7 +184,7 @@ def _describe_device(device: str, visible: str | None) -> str:
     return device if visible is None else f"{device} (CUDA_VISIBLE_DEVICES={visible})"
 
 
-def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: dict, objective: str,
+def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: HyperParameterValues, objective: str,
               cpus: float, gpu_fraction: float, max_epochs: int | None, options: dict) -> None:
     """One training job: train on the training users, report the objective on the validation users and a
     checkpoint after every epoch; resume from Tune's checkpoint when there is one."""
@@ -198,7 +199,7 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: d
     node_id = ray.get_runtime_context().get_node_id()
     node_ip = ray.util.get_node_ip_address()
     trial_id = tune.get_context().get_trial_id()
-    hyperparameters = {**base, **config}
+    hyperparameters = base.replace(**config)
     workdir = tempfile.mkdtemp(prefix="hrnn-trial-")
     try:
         prior_seconds, restored_from, last_result = 0.0, 0, None
@@ -340,7 +341,7 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
     resources = cluster_trial_resources(gpus_per_trial, cpus_per_trial)
     storage_path, is_local = _storage_path(storage)
     experiment_path = os.path.join(storage_path, name) if is_local else f"{storage_path}/{name}"
-    base = dict(request.hyperparameters)
+    base = request.hyperparameters
     fingerprint = _fingerprint(request, seed, max_epochs)
 
     trainable = _trainable(data, splits, base, hpo, resources, max_epochs, trial_options or {})
@@ -401,14 +402,16 @@ def _trainable(data, splits, base, hpo: HPOConfig, resources: TrialResources, ma
     return tune.with_resources(fn, resources.as_dict())
 
 
-def _collect(grid, request: SolutionRequest, base: dict, experiment_path: str, is_local: bool,
+def _collect(grid, request: SolutionRequest, base: HyperParameterValues, experiment_path: str, is_local: bool,
              best_checkpoint_dir: str | None) -> HPOResult:
     hpo = request.hpo
-    records, checkpoints = [], {}
+    records, checkpoints, values = [], {}, {}
     for result in grid:
-        record = _record(result, request, base)
+        trial_values = base.replace(**(result.config or {}))
+        record = _record(result, request, trial_values)
         records.append(record)
         checkpoints[record.trial_id] = result.checkpoint
+        values[record.trial_id] = trial_values
         if result.error is None:
             _prune_stale_checkpoints(result)
     scored = [r for r in records if r.objective is not None and math.isfinite(r.objective)]
@@ -417,7 +420,7 @@ def _collect(grid, request: SolutionRequest, base: dict, experiment_path: str, i
         raise HPOError(f"HPO failed: none of the {len(records)} trials produced an objective ({reasons})"[:2000])
     sign = 1.0 if hpo.mode == "max" else -1.0
     best = max(scored, key=lambda r: sign * r.objective)  # first of equals wins (trial order)
-    best_hyperparameters = request.recipe.typed({**base, **best.params})
+    best_hyperparameters = values[best.trial_id]
     checkpoint = checkpoints[best.trial_id]
     if checkpoint is None:
         raise HPOError(f"HPO failed: the best trial {best.trial_id} has no checkpoint.")
@@ -430,11 +433,9 @@ def _collect(grid, request: SolutionRequest, base: dict, experiment_path: str, i
                      trials=records, experiment_path=experiment_path)
 
 
-def _record(result, request: SolutionRequest, base: dict) -> TrialRecord:
+def _record(result, request: SolutionRequest, values: HyperParameterValues) -> TrialRecord:
     metrics = dict(result.metrics or {})
-    config = dict(result.config or {})
-    typed = request.recipe.typed({**base, **config})
-    params = request.recipe.to_wire(typed, ALGORITHM)
+    params = values.to_wire(ALGORITHM)
     objective = metrics.get(request.hpo.objective_metric)
     return TrialRecord(
         trial_id=str(metrics.get("trial_id") or os.path.basename(result.path)),
@@ -521,10 +522,10 @@ def _fingerprint(request: SolutionRequest, seed: int, max_epochs: int | None) ->
     hpo = request.hpo
     body = {
         "ranges": [{"name": r.hp.name, "type": r.type, "min": r.min_value, "max": r.max_value,
-                    "values": list(r.values)} for r in hpo.ranges],
+                    "values": list(r.wire_values)} for r in hpo.ranges],
         "objective": [hpo.objective_metric, hpo.mode],
         "jobs": [hpo.max_number_of_training_jobs, hpo.max_parallel_training_jobs],
-        "hyperparameters": request.recipe.to_wire(request.hyperparameters),
+        "hyperparameters": request.hyperparameters.to_wire(),
         "seed": seed, "max_epochs": max_epochs,
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

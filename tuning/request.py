@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from hrnn.errors import InvalidInputException
-from hrnn.metrics import SERVICE_METRIC_NAMES
+from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
+from hrnn.hyperparameters import HyperParameterValues
 from hrnn.recipe import ALGORITHM, CATEGORICAL, CONTINUOUS, FEATURIZATION, HRNN_RECIPE, INTEGER, RECIPES
 from hrnn.recipe import TRAINING, HyperParameter, Recipe
 
@@ -106,7 +107,11 @@ class SearchRange:
     type: str  # "integer" | "continuous" | "categorical"
     min_value: int | float | None = None
     max_value: int | float | None = None
-    values: tuple[str, ...] = ()
+    values: tuple = ()  # categorical: typed values (True/False for recency_mask), in the user's order
+
+    @property
+    def wire_values(self) -> tuple[str, ...]:
+        return tuple(self.hp.to_wire(v) for v in self.values)
 
 
 @dataclass(frozen=True)
@@ -132,16 +137,16 @@ class SolutionRequest:
     perform_automl: bool
     event_type: str | None
     event_value_threshold: float | None
-    # Every hyperparameter of the recipe, keyed by plain name: defaults with the user's fixed values
-    # parsed over them. Under HPO the ranged ones are overridden per trial by the tuner.
-    hyperparameters: dict[str, Any]
+    # Every hyperparameter of the recipe, typed: defaults with the user's fixed values parsed over them.
+    # Under HPO the ranged ones are replaced per trial by the searcher's typed suggestions.
+    hyperparameters: HyperParameterValues
     hpo: HPOConfig | None = None
     solution_config: dict = field(default_factory=dict)  # the user's solutionConfig, as given
     raw: dict = field(default_factory=dict)  # the whole request, as given
 
     def algorithm_hyperparameters_wire(self) -> dict[str, str]:
         """The recipe's algorithm-kind hyperparameters as wire strings (``{"bptt": "32", ...}``)."""
-        return self.recipe.to_wire(self.hyperparameters, ALGORITHM)
+        return self.hyperparameters.to_wire(ALGORITHM)
 
 
 # --- loading ----------------------------------------------------------------------------------------------
@@ -246,7 +251,7 @@ def _parse_automl(request: dict, config: dict, perform_hpo: bool | None, common:
         perform_hpo=True,
         perform_automl=True,
         event_value_threshold=None,
-        hyperparameters=_effective_hyperparameters(recipe, {}),
+        hyperparameters=recipe.defaults,
         hpo=HPOConfig(objective_metric=metric, objective_type="Maximize", ranges=ranges),
         **common,
     )
@@ -337,17 +342,22 @@ def _parse_metric_name(obj: dict, path: str) -> str:
 
 def _parse_event_value_threshold(config: dict) -> float | None:
     text = _member(config, "eventValueThreshold", "string", "solutionConfig")
+    return parse_event_value_threshold(text, "solutionConfig.eventValueThreshold")
+
+
+def parse_event_value_threshold(text: str | None, path: str) -> float | None:
+    """eventValueThreshold (a string on the wire) as a finite number; None when absent."""
     if text is None:
         return None
     expected = "expected a string holding a finite number, e.g. \"0.5\""
     if len(text) > MAX_STRING_LENGTH:
-        raise _invalid("solutionConfig.eventValueThreshold", text, expected)
+        raise _invalid(path, text, expected)
     try:
         value = float(text)
     except ValueError:
-        raise _invalid("solutionConfig.eventValueThreshold", text, expected) from None
+        raise _invalid(path, text, expected) from None
     if not math.isfinite(value):
-        raise _invalid("solutionConfig.eventValueThreshold", text, expected)
+        raise _invalid(path, text, expected)
     return value
 
 
@@ -409,13 +419,13 @@ def _resolve_parameter_name(recipe: Recipe, key: object, kinds: tuple[str, ...],
     )
 
 
-def _effective_hyperparameters(recipe: Recipe, fixed: dict[str, _Fixed]) -> dict[str, Any]:
-    return recipe.typed({name: f.value for name, f in fixed.items()})
+def _effective_hyperparameters(recipe: Recipe, fixed: dict[str, _Fixed]) -> HyperParameterValues:
+    return recipe.values(**{name: f.value for name, f in fixed.items()})
 
 
-def _check_percentile_bounds(recipe: Recipe, values: dict[str, Any], fixed: dict[str, _Fixed]) -> None:
+def _check_percentile_bounds(recipe: Recipe, values: HyperParameterValues, fixed: dict[str, _Fixed]) -> None:
     low_hp, high_hp = (recipe.lookup(name) for name in PERCENTILE_BOUNDS)
-    if low_hp is None or high_hp is None or values[low_hp.name] <= values[high_hp.name]:
+    if low_hp is None or high_hp is None or getattr(values, low_hp.name) <= getattr(values, high_hp.name):
         return
     low = fixed.get(low_hp.name)
     high = fixed.get(high_hp.name)
@@ -536,17 +546,17 @@ def _parse_categorical_values(hp: HyperParameter, item: dict, parent: str) -> tu
     values = _required(item, "values", "array", parent)
     if not 1 <= len(values) <= MAX_LIST_ITEMS:
         raise _invalid(path, values, f"a list of 1 to {MAX_LIST_ITEMS} values, each {hp.allowed()}")
-    result: list[str] = []
+    result: list = []
     for j, text in enumerate(values):
         text = _expect(text, "string", f"{path}[{j}]", example=hp.values[0] if hp.values else hp.default)
         try:
             if len(text) > MAX_PARAMETER_VALUE_LENGTH:
                 raise ValueError
-            canonical = hp.to_wire(hp.parse(text))
+            value = hp.parse(text)
         except ValueError:
             raise _invalid(f"{path}[{j}]", text, f"{hp.name} allows {hp.allowed()}") from None
-        if canonical not in result:
-            result.append(canonical)
+        if value not in result:
+            result.append(value)
     return tuple(result)
 
 
@@ -564,7 +574,7 @@ def _default_ranges(recipe: Recipe, fixed: dict[str, _Fixed]) -> tuple[SearchRan
 
 def _full_range(hp: HyperParameter) -> SearchRange:
     if hp.type == CATEGORICAL:
-        return SearchRange(hp.name, hp, hp.type, values=hp.values)
+        return SearchRange(hp.name, hp, hp.type, values=tuple(hp.parse(v) for v in hp.values))
     cast = int if hp.type == INTEGER else float
     return SearchRange(hp.name, hp, hp.type, min_value=cast(hp.min_value), max_value=cast(hp.max_value))
 

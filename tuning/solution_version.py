@@ -25,12 +25,11 @@ import torch
 from hrnn.artifact import save_model
 from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.data import DataConfig, load_interactions
+from hrnn.data.splits import hpo_splits, service_split
 from hrnn.errors import ServiceError
-from hrnn.evaluate import HRNNScorer, evaluate_service
-from hrnn.fit import fit, train_config
-from hrnn.metrics import SERVICE_METRIC_NAMES
-from hrnn.splits import hpo_splits, service_split
-from hrnn.train import Trainer
+from hrnn.evaluation import SERVICE_METRIC_NAMES, HRNNScorer, evaluate_service
+from hrnn.model import ModelConfig
+from hrnn.training import TrainConfig, Trainer, fit
 
 from .report import write_report
 from .request import SolutionRequest, parse_create_solution
@@ -140,20 +139,14 @@ class _StatusFile:
 
 
 def data_config(request: SolutionRequest) -> DataConfig:
-    hp = request.hyperparameters
-    return DataConfig(
-        event_type=request.event_type,
-        event_value_threshold=request.event_value_threshold,
-        min_user_history_length_percentile=hp["min_user_history_length_percentile"],
-        max_user_history_length_percentile=hp["max_user_history_length_percentile"],
-        session_timeout_minutes=hp["session_timeout_minutes"],
-    )
+    return DataConfig.from_hyperparameters(request.hyperparameters, event_type=request.event_type,
+                                           event_value_threshold=request.event_value_threshold)
 
 
 def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path, options: RunOptions,
                    version_id: str) -> dict:
     data = load_interactions(interactions, data_config(request))
-    seed = int(request.hyperparameters["seed"])
+    seed = request.hyperparameters.seed
     if not options.quiet:
         s = data.summary()
         sys.stderr.write(f"data: {s['interactions']:,} interactions, {s['users']:,} users, "
@@ -167,9 +160,9 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
                          gpus_per_trial=options.gpus_per_trial, cpus_per_trial=options.cpus_per_trial,
                          max_epochs=options.max_epochs, quiet=options.quiet)
         best_hp = result.best_hyperparameters  # every recipe hyperparameter of the best trial, typed
-        wire = request.recipe.to_wire(best_hp)
-        trainer = Trainer.create(data.n_items, best_hp["hidden_dimension"], train_config(best_hp, options.device),
-                                 dropout=best_hp["dropout"])
+        wire = best_hp.to_wire()
+        trainer = Trainer.create(ModelConfig.from_hyperparameters(best_hp, data.n_items),
+                                 TrainConfig.from_hyperparameters(best_hp, options.device))
         trainer.load_checkpoint(Path(result.best_checkpoint) / "checkpoint.pt")
         train = data.take(splits.train)
         test = splits.test
@@ -177,7 +170,7 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         trial_seconds = result.training_seconds
         tuned = result.tuned_hpo_params()
     else:
-        wire = request.recipe.to_wire(request.hyperparameters)
+        wire = request.hyperparameters.to_wire()
         tuned = None
         split = service_split(data, seed)
         train = data.take(split.train)
@@ -190,14 +183,14 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         trials = [{"trial_id": "single", **request.algorithm_hyperparameters_wire(), "objective": None,
                    "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED",
                    "history": fitted.epochs}]
-    timeout = 60.0 * request.hyperparameters["session_timeout_minutes"]
+    timeout = 60.0 * request.hyperparameters.session_timeout_minutes
     scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0),
                         session_timeout_seconds=timeout)
     metrics = evaluate_service(scorer, data, test)
     save_model(directory / "model", trainer.model, data, train, wire,
                {"train_config": trainer.config.to_dict(), "history": trainer.history,
-                "interactions": interactions, "data": data.summary()}, trainer.device,
-               session_timeout_seconds=timeout)
+                "interactions": interactions, "data": data.summary()},
+               session_timeout_seconds=timeout, device=trainer.device)
     arn = read_json(directory / "describe.json")["solutionVersion"]["solutionVersionArn"]
     atomic_write_json(directory / "metrics.json", {
         "solutionVersionArn": arn,

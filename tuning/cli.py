@@ -14,7 +14,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from .errors import InvalidInputException, ServiceError
+from hrnn.errors import InvalidInputException, ServiceError
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_INTERACTIONS = REPO_DATA / "sample_interactions.csv"
@@ -43,30 +43,33 @@ def _workspace(args):
 # ---- commands --------------------------------------------------------------------------------------
 
 def cmd_summarize(args) -> None:
-    from .data import DataConfig, load_interactions
+    from hrnn.data import DataConfig, load_interactions
 
-    config = DataConfig(event_type=args.event_type, event_value_threshold=args.event_value_threshold)
+    from tuning.request import parse_event_value_threshold
+
+    threshold = parse_event_value_threshold(args.event_value_threshold, "--event-value-threshold")
+    config = DataConfig(event_type=args.event_type, event_value_threshold=threshold)
     _emit({"interactions": str(args.interactions), "summary": load_interactions(args.interactions, config).summary()})
 
 
 def cmd_generate_data(args) -> None:
-    from .synth import main as synth_main
+    from hrnn.synth import main as synth_main
 
     synth_main(args.synth_args)
 
 
 def cmd_list_recipes(args) -> None:
-    from .recipe import RECIPES
+    from hrnn.recipe import RECIPES
 
     _emit({"recipes": [{"name": r.name, "recipeArn": r.recipe_arn, "status": "ACTIVE"} for r in RECIPES.values()]})
 
 
 def cmd_describe_recipe(args) -> None:
-    from .recipe import CATEGORICAL, INTEGER, RECIPES
+    from hrnn.recipe import CATEGORICAL, INTEGER, RECIPES
 
     recipe = RECIPES.get(args.recipe_arn)
     if recipe is None:
-        from .errors import ResourceNotFoundException
+        from hrnn.errors import ResourceNotFoundException
 
         raise ResourceNotFoundException(
             f"Recipe {args.recipe_arn!r} is not implemented; implemented recipes: {', '.join(RECIPES)}."
@@ -87,7 +90,7 @@ def cmd_describe_recipe(args) -> None:
                    "featureTransformationArn": recipe.feature_transformation_arn, "status": "ACTIVE",
                    "description": recipe.description, "recipeType": recipe.recipe_type},
         "algorithm": {"algorithmArn": recipe.algorithm_arn,
-                      "defaultHyperParameters": recipe.defaults(),
+                      "defaultHyperParameters": recipe.wire_defaults(),
                       "defaultHyperParameterRanges": ranges,
                       "defaultResourceConfig": {"maxNumberOfTrainingJobs": "4", "maxParallelTrainingJobs": "2"}},
         "hyperparameterKinds": {hp.name: hp.kind for hp in recipe.hyperparameters},
@@ -127,7 +130,7 @@ def cmd_describe_solution_version(args) -> None:
 
 
 def _active_version(args) -> Path:
-    from .errors import ResourceInUseException
+    from hrnn.errors import ResourceInUseException
     from tuning.workspace import read_json
 
     directory = _workspace(args).resolve_version(args.solution_version_arn)
@@ -146,7 +149,7 @@ def cmd_get_solution_metrics(args) -> None:
 
 
 def _load_model(args):
-    from .artifact import LoadedModel
+    from hrnn.artifact import LoadedModel
 
     return LoadedModel.load(_active_version(args) / "model")
 
@@ -154,7 +157,7 @@ def _load_model(args):
 def cmd_get_recommendations(args) -> None:
     if not args.user_id:
         raise InvalidInputException("userId is required for aws-hrnn (a USER_PERSONALIZATION recipe): pass --user-id.")
-    from .artifact import check_num_results
+    from hrnn.artifact import check_num_results
 
     check_num_results(args.num_results)  # before the model loads, so a bad value answers at once
     model = _load_model(args)
@@ -165,7 +168,7 @@ def cmd_get_recommendations(args) -> None:
 def cmd_create_batch_inference_job(args) -> None:
     from .batch import run_batch
 
-    from .artifact import check_num_results
+    from hrnn.artifact import check_num_results
 
     check_num_results(args.num_results)
     model = _load_model(args)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import InteractionData
+from ..data import InteractionData
+from ..data.splits import NextItemSplit, UserHoldout
+from ..model import HRNN, event_inputs
 from .metrics import SERVICE_TOP_K, NextItemAccumulator, service_metrics, topk_items
-from .model import HRNN, event_inputs
-from .splits import NextItemSplit, UserHoldout
 
 SCORE_CHUNK = 512  # users (or events) scored at once: bounds memory at chunk x n_items floats
 
@@ -57,7 +57,9 @@ class HRNNScorer(Scorer):
     device: torch.device
     chunk: int = 1024
     item_mask: torch.Tensor | None = None  # False for items never seen in training: never recommended
-    session_timeout_seconds: float = 1800.0
+    # A query later than this after a user's last event starts a new session; needed only for final_states
+    # with query times (the recipe's session_timeout_minutes, in seconds).
+    session_timeout_seconds: float | None = None
 
     @torch.no_grad()
     def _run(self, data: InteractionData, collect: np.ndarray | None):
@@ -104,6 +106,8 @@ class HRNNScorer(Scorer):
         h_s, _, h_u = self._run(data, None)
         if query_times is None or data.n_sequences == 0:
             return h_s
+        if self.session_timeout_seconds is None:
+            raise ValueError("HRNNScorer needs session_timeout_seconds to score queries at given times")
         last = data.times[data.user_offsets[1:] - 1]
         new_session = torch.as_tensor(np.asarray(query_times) - last > self.session_timeout_seconds).to(self.device)
         with torch.no_grad():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import InteractionData, ranges_to_index
+from .dataset import InteractionData, ranges_to_index
 
 HOLDOUT_FRACTION = 0.1
 

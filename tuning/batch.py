@@ -10,9 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from .artifact import LoadedModel, check_num_results
-from .atomic import atomic_write_text
-from .errors import InvalidInputException
+from hrnn.artifact import LoadedModel, check_num_results
+from hrnn.atomic import atomic_write_text
+from hrnn.errors import InvalidInputException
 
 CHUNK = 1024
 

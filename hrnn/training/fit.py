@@ -1,4 +1,4 @@
-"""Training a model from the recipe's hyperparameters, with per-epoch validation, checkpoints and resume.
+"""Training a model from the recipe's typed hyperparameters, with per-epoch validation, checkpoints and resume.
 
 This is the one training path: a single model (``performHPO: false``), every HPO trial and the tests all
 call :func:`fit`.
@@ -13,18 +13,17 @@ from typing import Callable
 
 import torch
 
-from .data import InteractionData
-from .evaluate import HRNNScorer, evaluate_service
-from .recipe import HRNN_RECIPE
-from .splits import UserHoldout
-from .train import EpochStats, EventTensors, Trainer, TrainConfig, print_progress
+from ..data import InteractionData
+from ..data.splits import UserHoldout
+from ..evaluation import HRNNScorer, evaluate_service
+from ..hyperparameters import HyperParameterValues
+from ..model import ModelConfig
+from .config import TrainConfig
+from .layout import EventTensors
+from .progress import EpochBar, print_progress
+from .trainer import EpochStats, Trainer
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def train_config(hp: dict, device: str = "auto") -> TrainConfig:
-    fields = TrainConfig.__dataclass_fields__
-    return TrainConfig(**{k: v for k, v in hp.items() if k in fields}, device=device)
 
 
 @dataclass
@@ -43,16 +42,15 @@ class FitResult:
         return self.trainer.model
 
 
-def fit(train: InteractionData, hyperparameters: dict | None = None, *, validation: Validation | None = None,
+def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, validation: Validation | None = None,
         checkpoint_dir: str | Path | None = None, hierarchical: bool = True, device: str = "auto",
         on_epoch: Callable[[dict, Trainer], None] | None = None, quiet: bool = False,
         max_epochs: int | None = None) -> FitResult:
     """Train on ``train``; after each epoch score ``validation`` (service metrics), checkpoint, and call
     ``on_epoch(record, trainer)``. A run with a checkpoint in ``checkpoint_dir`` resumes after its last epoch."""
-    hp = HRNN_RECIPE.typed(hyperparameters)
-    config = train_config(hp, device)
-    trainer = Trainer.create(train.n_items, hp["hidden_dimension"], config, dropout=hp["dropout"],
-                             hierarchical=hierarchical)
+    hp = hyperparameters
+    config = TrainConfig.from_hyperparameters(hp, device)
+    trainer = Trainer.create(ModelConfig.from_hyperparameters(hp, train.n_items, hierarchical), config)
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None and checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
@@ -69,7 +67,7 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
                   "seconds": stats.seconds}
         if validation is not None:
             scorer = HRNNScorer(trainer.model, trainer.device, item_mask=item_mask,
-                                session_timeout_seconds=60.0 * hp["session_timeout_minutes"])
+                                session_timeout_seconds=60.0 * hp.session_timeout_minutes)
             record["metrics"] = evaluate_service(scorer, validation.data, validation.holdout)
         trainer.history[-1] = record
         result.epochs.append(record)
@@ -83,28 +81,3 @@ def fit(train: InteractionData, hyperparameters: dict | None = None, *, validati
         if on_epoch is not None:
             on_epoch(record, trainer)
     return result
-
-
-class EpochBar:
-    """A one-line progress bar for an epoch on an interactive stderr (nothing when stderr is a file)."""
-
-    WIDTH = 30
-
-    def __init__(self, epoch: int, total: int, stream=None):
-        self.epoch, self.total = epoch, total
-        self.stream = stream or sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.shown = -1
-
-    def __call__(self, done: int, windows: int) -> None:
-        if not self.enabled:
-            return
-        filled = self.WIDTH * done // max(windows, 1)
-        if filled == self.shown and done < windows:
-            return
-        self.shown = filled
-        self.stream.write(f"\repoch {self.epoch}/{self.total} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                          f"{100 * done // max(windows, 1):3d}%")
-        if done >= windows:
-            self.stream.write("\r\033[K")
-        self.stream.flush()
