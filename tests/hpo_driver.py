@@ -47,14 +47,16 @@ def main(argv: list[str]) -> int:
     storage, name, temp_dir, summary = argv[:4]
     epochs = int(argv[4]) if len(argv) > 4 else 4
     sleep = float(argv[5]) if len(argv) > 5 else 0.0
+    import hpo_hooks
     from tuning.hpo import run_hpo
     from tuning.ray_env import init_ray
 
     started = time.time()
+    hpo_hooks.register()
     init_ray(num_cpus=2, num_gpus=0, object_store_memory=150 * 1024**2, temp_dir=temp_dir)
     data, splits = tiny_data()
     result = run_hpo(data, splits, tiny_request(2, 2, epochs), storage=storage, name=name, quiet=True,
-                     trial_options={"epoch_sleep": sleep})
+                     epoch_hook=hpo_hooks.SleepEachEpoch(sleep) if sleep else None)
     with open(summary, "w") as f:
         json.dump({"seconds": time.time() - started, "best": result.best.trial_id,
                    "best_checkpoint": result.best_checkpoint,

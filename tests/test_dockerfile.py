@@ -97,7 +97,7 @@ def test_entrypoint_and_default_command(parsed):
     assert json.loads(entry[0]["value"]) == ["hrnn"], "exec form, the console script"
     assert json.loads(cmd[0]["value"]) == ["run"]
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert re.search(r'^hrnn\s*=\s*"hrnn\.cli:main"', pyproject, re.M)
+    assert re.search(r'^hrnn\s*=\s*"tuning\.cli:main"', pyproject, re.M)
     from tuning.cli import build_parser
 
     assert build_parser().parse_args(["run"]).command == "run"
@@ -142,7 +142,7 @@ def test_dockerignore_keeps_the_context_small_but_complete():
                  "hrnn/__pycache__/cli.cpython-310.pyc", ".pytest_cache/v/x", ".hypothesis/examples/x",
                  "hrnn_personalize.egg-info/PKG-INFO", "workspace/x", "runs/x"):
         assert _ignored(path, patterns), f"{path} should not be sent to the Docker daemon"
-    for path in ("pyproject.toml", "hrnn/cli.py", "tuning/workspace.py", "data/sample_interactions.csv",
+    for path in ("pyproject.toml", "tuning/cli.py", "tuning/workspace.py", "data/sample_interactions.csv",
                  "data/requests/hpo_request.json"):
         assert (ROOT / path).exists()
         assert not _ignored(path, patterns), f"{path} is needed in the image"

@@ -31,7 +31,10 @@ from tuning.ray_env import kill_processes, ray_processes, set_ray_environment, t
 from tuning.request import HPOConfig, SearchRange  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hpo_hooks  # noqa: E402
 from hpo_driver import tiny_data, tiny_request  # noqa: E402
+
+hpo_hooks.register()
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "hpo_driver.py"
@@ -164,7 +167,7 @@ def test_failed_trial_retries_from_its_checkpoint_with_packed_gpus(ray_cluster, 
     data, splits = tiny
     result = run_hpo(data, splits, tiny_request(2, 2, epochs=2), storage=str(tmp_path), name="retry",
                      gpus_per_trial=0.5, quiet=True,
-                     trial_options={"fail_once_at_epoch": 2, "marker_dir": str(tmp_path)})
+                     epoch_hook=hpo_hooks.FailOnceAt(2, str(tmp_path)))
     assert len(glob.glob(str(tmp_path / "*.failed"))) == 2  # each trial did fail once
     assert result.num_errors == 0
     a, b = result.trials
@@ -179,7 +182,7 @@ def test_failed_trial_retries_from_its_checkpoint_with_packed_gpus(ray_cluster, 
 
 
 def test_gpus_asked_for_but_absent_fail_fast(tiny, tmp_path, monkeypatch):
-    import tuning.hpo as hpo_module
+    import tuning.hpo.driver as hpo_module
 
     data, splits = tiny
     monkeypatch.setattr(hpo_module, "init_ray", lambda **kw: False)
@@ -213,7 +216,7 @@ def test_killed_driver_resumes(tmp_path):
         while time.monotonic() < deadline:
             # A trial whose second checkpoint is registered (the first one deleted): Tune has recorded
             # progress, and this is also the moment where its experiment state may still name the deleted
-            # checkpoint (see tuning.hpo._repair_checkpoints).
+            # checkpoint (see tuning.hpo.tune_state_repair).
             for d in glob.glob(str(storage / "exp" / "*" / "checkpoint_000001")):
                 state = Path(d) / TRIAL_STATE_NAME
                 if state.exists() and not Path(d).with_name("checkpoint_000000").exists():

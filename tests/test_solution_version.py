@@ -1,6 +1,5 @@
 """CreateSolutionVersion's lifecycle: statuses, files, and resuming a version whose process died."""
 
-import json
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ from hrnn.data.splits import service_split
 from hrnn.synth import generate_interactions, write_interactions
 from tuning.request import parse_create_solution
 from tuning.solution_version import RunOptions, _describe_base, create_solution_version, data_config
-from tuning.workspace import Workspace, read_json, version_arn
+from tuning.workspace import Workspace, version_arn
 
 REQUEST = {
     "name": "lifecycle",
@@ -44,24 +43,25 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     request = parse_create_solution(REQUEST)
     # A run that got through one of its three epochs, then its process died while CREATE IN_PROGRESS.
     version_id = "0badc0de"
-    directory = workspace.version_dir("lifecycle", version_id)
+    version = workspace.version("lifecycle", version_id)
+
     prepared = load_interactions(data, data_config(request))
     split = service_split(prepared, request.hyperparameters.seed)
     fit(prepared.take(split.train), request.hyperparameters, device="cpu", quiet=True, max_epochs=1,
-        checkpoint_dir=directory / "checkpoint")
+        checkpoint_dir=version.checkpoint)
     describe = {**_describe_base(request, "lifecycle", version_arn("lifecycle", version_id), REQUEST),
                 "status": "CREATE IN_PROGRESS", "creationDateTime": 1.0, "lastUpdatedDateTime": 1.0,
                 "interactions": str(data.resolve()), "pid": _dead_pid()}
-    (directory / "describe.json").write_text(json.dumps({"solutionVersion": describe}))
+    version.write_describe(describe)
 
     resumed = create_solution_version(workspace, arn, data, RunOptions(device="cpu", quiet=True))
     assert resumed == version_arn("lifecycle", version_id)  # the same version, not a new one
-    version = read_json(directory / "describe.json")["solutionVersion"]
-    assert version["status"] == "ACTIVE" and version["creationDateTime"] == 1.0
-    history = read_json(directory / "trials.json")["trials"][0]["history"]
+    described = version.read_describe()
+    assert described["status"] == "ACTIVE" and described["creationDateTime"] == 1.0
+    history = version.read_trials()[0]["history"]
     assert [e["epoch"] for e in history] == [1, 2, 3]  # epoch 1 came from the checkpoint
-    assert set(read_json(directory / "metrics.json")["metrics"]) >= {"precision_at_25", "coverage"}
-    assert (directory / "report.html").is_file() and not (directory / "checkpoint").exists()
+    assert set(version.read_metrics()["metrics"]) >= {"precision_at_25", "coverage"}
+    assert version.report.is_file() and not version.checkpoint.exists()
 
 
 def test_a_finished_version_is_not_reused_and_a_failure_is_described(setup, tmp_path):
@@ -74,8 +74,8 @@ def test_a_finished_version_is_not_reused_and_a_failure_is_described(setup, tmp_
     with pytest.raises(InvalidInputException, match="empty"):
         create_solution_version(workspace, arn, empty, RunOptions(device="cpu", quiet=True))
     failed = workspace.versions("lifecycle")[-1]
-    version = read_json(failed / "describe.json")["solutionVersion"]
-    assert version["status"] == "CREATE FAILED" and "empty" in version["failureReason"]
+    described = failed.read_describe()
+    assert described["status"] == "CREATE FAILED" and "empty" in described["failureReason"]
     # The earlier, finished versions are untouched.
     for arn_ in (first, second):
         assert workspace.describe_version(arn_)["solutionVersion"]["status"] == "ACTIVE"

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import uuid
-from pathlib import Path
 
 from hrnn.errors import InvalidInputException, ServiceError
 
-REPO_DATA = Path(__file__).resolve().parent.parent / "data"
-SAMPLE_INTERACTIONS = REPO_DATA / "sample_interactions.csv"
-SAMPLE_HPO_REQUEST = REPO_DATA / "requests" / "hpo_request.json"
+from . import operations
+
 SERVICE_ERROR_EXIT = 255
 
 
@@ -35,9 +31,15 @@ def _request_source(args) -> str:
 
 
 def _workspace(args):
-    from tuning.workspace import Workspace
+    from .workspace import Workspace
 
     return Workspace.at(args.workspace)
+
+
+def _interactions(args) -> str:
+    from .samples import sample_interactions
+
+    return str(args.interactions) if args.interactions else str(sample_interactions())
 
 
 # ---- commands --------------------------------------------------------------------------------------
@@ -45,11 +47,12 @@ def _workspace(args):
 def cmd_summarize(args) -> None:
     from hrnn.data import DataConfig, load_interactions
 
-    from tuning.request import parse_event_value_threshold
+    from .request import parse_event_value_threshold
 
     threshold = parse_event_value_threshold(args.event_value_threshold, "--event-value-threshold")
     config = DataConfig(event_type=args.event_type, event_value_threshold=threshold)
-    _emit({"interactions": str(args.interactions), "summary": load_interactions(args.interactions, config).summary()})
+    path = _interactions(args)
+    _emit({"interactions": path, "summary": load_interactions(path, config).summary()})
 
 
 def cmd_generate_data(args) -> None:
@@ -59,143 +62,71 @@ def cmd_generate_data(args) -> None:
 
 
 def cmd_list_recipes(args) -> None:
-    from hrnn.recipe import RECIPES
-
-    _emit({"recipes": [{"name": r.name, "recipeArn": r.recipe_arn, "status": "ACTIVE"} for r in RECIPES.values()]})
+    _emit(operations.list_recipes())
 
 
 def cmd_describe_recipe(args) -> None:
-    from hrnn.recipe import CATEGORICAL, INTEGER, RECIPES
-
-    recipe = RECIPES.get(args.recipe_arn)
-    if recipe is None:
-        from hrnn.errors import ResourceNotFoundException
-
-        raise ResourceNotFoundException(
-            f"Recipe {args.recipe_arn!r} is not implemented; implemented recipes: {', '.join(RECIPES)}."
-        )
-    ranges = {"integerHyperParameterRanges": [], "continuousHyperParameterRanges": [],
-              "categoricalHyperParameterRanges": []}
-    for hp in recipe.hyperparameters:
-        if hp.type == CATEGORICAL:
-            ranges["categoricalHyperParameterRanges"].append(
-                {"name": hp.name, "values": list(hp.values), "isTunable": hp.tunable})
-        else:
-            key = "integerHyperParameterRanges" if hp.type == INTEGER else "continuousHyperParameterRanges"
-            cast = int if hp.type == INTEGER else float
-            ranges[key].append({"name": hp.name, "minValue": cast(hp.min_value), "maxValue": cast(hp.max_value),
-                                "isTunable": hp.tunable})
-    _emit({
-        "recipe": {"name": recipe.name, "recipeArn": recipe.recipe_arn, "algorithmArn": recipe.algorithm_arn,
-                   "featureTransformationArn": recipe.feature_transformation_arn, "status": "ACTIVE",
-                   "description": recipe.description, "recipeType": recipe.recipe_type},
-        "algorithm": {"algorithmArn": recipe.algorithm_arn,
-                      "defaultHyperParameters": recipe.wire_defaults(),
-                      "defaultHyperParameterRanges": ranges,
-                      "defaultResourceConfig": {"maxNumberOfTrainingJobs": "4", "maxParallelTrainingJobs": "2"}},
-        "hyperparameterKinds": {hp.name: hp.kind for hp in recipe.hyperparameters},
-    })
+    _emit(operations.describe_recipe(args.recipe_arn))
 
 
 def cmd_create_solution(args) -> None:
-    from tuning.request import load_request, parse_create_solution
+    from .request import load_request
 
-    raw = load_request(_request_source(args))
-    request = parse_create_solution(raw)
-    _emit({"solutionArn": _workspace(args).create_solution(raw, request)})
+    _emit(operations.create_solution(_workspace(args), load_request(_request_source(args))))
 
 
 def cmd_describe_solution(args) -> None:
-    _emit(_workspace(args).describe_solution(args.solution_arn))
+    _emit(operations.describe_solution(_workspace(args), args.solution_arn))
 
 
 def _run_options(args):
-    from tuning.solution_version import RunOptions
+    from .solution_version import RunOptions
 
     return RunOptions(device=args.device, quiet=args.quiet, gpus_per_trial=args.gpus_per_trial,
                       cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage)
 
 
 def cmd_create_solution_version(args) -> None:
-    from tuning.solution_version import create_solution_version
-
-    arn = create_solution_version(_workspace(args), args.solution_arn, args.interactions, _run_options(args))
-    _emit({"solutionVersionArn": arn})
+    _emit(operations.create_solution_version(_workspace(args), args.solution_arn, _interactions(args),
+                                             _run_options(args)))
 
 
 def cmd_describe_solution_version(args) -> None:
-    version = _workspace(args).describe_version(args.solution_version_arn)
-    version["solutionVersion"].pop("pid", None)
-    _emit(version)
-
-
-def _active_version(args) -> Path:
-    from hrnn.errors import ResourceInUseException
-    from tuning.workspace import read_json
-
-    directory = _workspace(args).resolve_version(args.solution_version_arn)
-    status = read_json(directory / "describe.json")["solutionVersion"]["status"]
-    if status != "ACTIVE":
-        raise ResourceInUseException(
-            f"Solution version {args.solution_version_arn} is {status!r}; metrics and recommendations need ACTIVE."
-        )
-    return directory
+    _emit(operations.describe_solution_version(_workspace(args), args.solution_version_arn))
 
 
 def cmd_get_solution_metrics(args) -> None:
-    from tuning.workspace import read_json
-
-    _emit(read_json(_active_version(args) / "metrics.json"))
-
-
-def _load_model(args):
-    from hrnn.artifact import LoadedModel
-
-    return LoadedModel.load(_active_version(args) / "model")
+    _emit(operations.get_solution_metrics(_workspace(args), args.solution_version_arn))
 
 
 def cmd_get_recommendations(args) -> None:
-    if not args.user_id:
-        raise InvalidInputException("userId is required for aws-hrnn (a USER_PERSONALIZATION recipe): pass --user-id.")
-    from hrnn.artifact import check_num_results
-
-    check_num_results(args.num_results)  # before the model loads, so a bad value answers at once
-    model = _load_model(args)
-    result = model.recommend([args.user_id], args.num_results)[0]
-    _emit({**result, "recommendationId": f"RID-{uuid.uuid4()}"})
+    _emit(operations.get_recommendations(_workspace(args), args.solution_version_arn, args.user_id,
+                                         args.num_results))
 
 
 def cmd_create_batch_inference_job(args) -> None:
-    from .batch import run_batch
-
-    from hrnn.artifact import check_num_results
-
-    check_num_results(args.num_results)
-    model = _load_model(args)
-    summary = run_batch(model, args.job_input, args.job_output, args.num_results)
-    _emit({"batchInferenceJobArn": f"{args.solution_version_arn}/batch/{uuid.uuid4().hex[:8]}", **summary})
+    _emit(operations.create_batch_inference_job(_workspace(args), args.solution_version_arn, args.job_input,
+                                                args.job_output, args.num_results))
 
 
 def cmd_run(args) -> None:
     """The main job: the example HPO request on the sample data, end to end."""
-    from tuning.request import load_request, parse_create_solution
-    from tuning.solution_version import create_solution_version
-    from tuning.workspace import read_json
+    from .request import load_request
+    from .samples import example_request
 
     workspace = _workspace(args)
-    raw = load_request(str(args.request or SAMPLE_HPO_REQUEST))
-    request = parse_create_solution(raw)
-    arn = workspace.create_solution(raw, request)
-    version = create_solution_version(workspace, arn, args.interactions, _run_options(args))
-    directory = workspace.resolve_version(version)
-    described = read_json(directory / "describe.json")["solutionVersion"]
+    solution = operations.create_solution(workspace, load_request(str(args.request or example_request())))
+    arn = operations.create_solution_version(workspace, solution["solutionArn"], _interactions(args),
+                                             _run_options(args))["solutionVersionArn"]
+    described = operations.describe_solution_version(workspace, arn)["solutionVersion"]
+    metrics = operations.get_solution_metrics(workspace, arn)["metrics"] if described["status"] == "ACTIVE" else None
     _emit({
-        "solutionVersionArn": version,
+        "solutionVersionArn": arn,
         "status": described["status"],
         "tunedHPOParams": described.get("tunedHPOParams"),
-        "metrics": read_json(directory / "metrics.json")["metrics"],
+        "metrics": metrics,
         "trainingHours": described.get("trainingHours"),
-        "results": str(directory),
+        "results": str(workspace.resolve_version(arn).path),
     })
 
 
@@ -208,7 +139,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--interactions", default=str(SAMPLE_INTERACTIONS),
+    p.add_argument("--interactions", default=None,
                    help="Interactions CSV or Parquet (default: the embedded sample)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--gpus-per-trial", type=float, default=None,
@@ -229,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("summarize", help="read an Interactions file and print a dataset summary")
-    p.add_argument("--interactions", default=str(SAMPLE_INTERACTIONS))
+    p.add_argument("--interactions", default=None, help="Interactions CSV or Parquet (default: the embedded sample)")
     p.add_argument("--event-type", default=None)
     p.add_argument("--event-value-threshold", default=None)
     p.set_defaults(func=cmd_summarize)
@@ -289,8 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "quiet", False):
-        os.environ.setdefault("HRNN_QUIET", "1")
     try:
         args.func(args)
     except ServiceError as exc:

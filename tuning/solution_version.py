@@ -9,8 +9,6 @@ the same command runs again.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import secrets
 import shutil
@@ -23,17 +21,16 @@ from pathlib import Path
 import torch
 
 from hrnn.artifact import save_model
-from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.data import DataConfig, load_interactions
 from hrnn.data.splits import hpo_splits, service_split
 from hrnn.errors import ServiceError
 from hrnn.evaluation import SERVICE_METRIC_NAMES, HRNNScorer, evaluate_service
 from hrnn.model import ModelConfig
-from hrnn.training import TrainConfig, Trainer, fit
+from hrnn.training import CHECKPOINT_NAME, TrainConfig, Trainer, fit
 
 from .report import write_report
 from .request import SolutionRequest, parse_create_solution
-from .workspace import Workspace, read_json, solution_arn, version_arn
+from .workspace import VersionFiles, Workspace, solution_arn, version_arn
 
 PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
 
@@ -54,14 +51,14 @@ def create_solution_version(workspace: Workspace, solution_arn_: str, interactio
     name, raw_request = workspace.load_solution(solution_arn_)
     request = parse_create_solution(raw_request)
     interactions = str(Path(interactions).resolve())
-    directory, version_id, resumed = _claim_version(workspace, name, interactions)
-    arn = version_arn(name, version_id)
-    status = _StatusFile(directory / "describe.json", _describe_base(request, name, arn, raw_request))
+    version, resumed = _claim_version(workspace, name, interactions)
+    arn = version_arn(name, version.id)
+    status = _StatusFile(version, _describe_base(request, name, arn, raw_request))
     if not resumed:
         status.write(PENDING, interactions=interactions)
     try:
         status.write(IN_PROGRESS, interactions=interactions, pid=os.getpid())
-        outcome = _train_or_tune(request, interactions, directory, options, version_id)
+        outcome = _train_or_tune(request, interactions, version, arn, options)
         status.write(ACTIVE, interactions=interactions, trainingHours=round(outcome["seconds"] / 3600.0, 6),
                      tunedHPOParams=outcome.get("tuned"))
     except ServiceError as exc:
@@ -74,22 +71,21 @@ def create_solution_version(workspace: Workspace, solution_arn_: str, interactio
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         status.write(FAILED, interactions=interactions, failureReason=f"Internal error: {detail}")
         raise
-    write_report(directory)  # outside the try: a report problem must not fail an ACTIVE version
+    write_report(version.path)  # outside the try: a report problem must not fail an ACTIVE version
     return arn
 
 
-def _claim_version(workspace: Workspace, name: str, interactions: str) -> tuple[Path, str, bool]:
+def _claim_version(workspace: Workspace, name: str, interactions: str) -> tuple[VersionFiles, bool]:
     """Resume this solution's latest version if it is in progress on the same file and its process is gone."""
-    for directory in reversed(workspace.versions(name)):
-        version = read_json(directory / "describe.json")["solutionVersion"]
-        if version["status"] in (PENDING, IN_PROGRESS) and version.get("interactions") == interactions:
-            if not _alive(version.get("pid")):
-                return directory, directory.name, True
+    for version in reversed(workspace.versions(name)):
+        described = version.read_describe()
+        if described["status"] in (PENDING, IN_PROGRESS) and described.get("interactions") == interactions:
+            if not _alive(described.get("pid")):
+                return version, True
         break
-    version_id = secrets.token_hex(4)
-    directory = workspace.version_dir(name, version_id)
-    directory.mkdir(parents=True, exist_ok=False)
-    return directory, version_id, False
+    version = workspace.version(name, secrets.token_hex(4))
+    version.path.mkdir(parents=True, exist_ok=False)
+    return version, False
 
 
 def _alive(pid: object) -> bool:
@@ -125,17 +121,17 @@ def version_name(arn: str) -> str:
 
 
 class _StatusFile:
-    def __init__(self, path: Path, base: dict):
-        self.path = path
+    def __init__(self, version: VersionFiles, base: dict):
+        self.version = version
         self.base = base
-        previous = read_json(path)["solutionVersion"] if path.exists() else {}
+        previous = version.read_describe() if version.exists() else {}
         self.created = previous.get("creationDateTime", time.time())
 
     def write(self, status: str, **fields) -> None:
-        version = {**self.base, "status": status, "creationDateTime": self.created,
-                   "lastUpdatedDateTime": time.time()}
-        version.update({k: v for k, v in fields.items() if v is not None})
-        atomic_write_json(self.path, {"solutionVersion": version})
+        described = {**self.base, "status": status, "creationDateTime": self.created,
+                     "lastUpdatedDateTime": time.time()}
+        described.update({k: v for k, v in fields.items() if v is not None})
+        self.version.write_describe(described)
 
 
 def data_config(request: SolutionRequest) -> DataConfig:
@@ -143,8 +139,8 @@ def data_config(request: SolutionRequest) -> DataConfig:
                                            event_value_threshold=request.event_value_threshold)
 
 
-def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path, options: RunOptions,
-                   version_id: str) -> dict:
+def _train_or_tune(request: SolutionRequest, interactions: str, version: VersionFiles, arn: str,
+                   options: RunOptions) -> dict:
     data = load_interactions(interactions, data_config(request))
     seed = request.hyperparameters.seed
     if not options.quiet:
@@ -155,15 +151,15 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         from .hpo import run_hpo  # Ray is imported only when a search runs
 
         splits = hpo_splits(data, seed)
-        storage = options.storage or str(directory / "ray")
-        result = run_hpo(data, splits, request, storage=storage, name=f"hpo-{version_id}", seed=seed,
+        storage = options.storage or str(version.tune_storage)
+        result = run_hpo(data, splits, request, storage=storage, name=f"hpo-{version.id}", seed=seed,
                          gpus_per_trial=options.gpus_per_trial, cpus_per_trial=options.cpus_per_trial,
                          max_epochs=options.max_epochs, quiet=options.quiet)
         best_hp = result.best_hyperparameters  # every recipe hyperparameter of the best trial, typed
         wire = best_hp.to_wire()
         trainer = Trainer.create(ModelConfig.from_hyperparameters(best_hp, data.n_items),
                                  TrainConfig.from_hyperparameters(best_hp, options.device))
-        trainer.load_checkpoint(Path(result.best_checkpoint) / "checkpoint.pt")
+        trainer.load_checkpoint(Path(result.best_checkpoint) / CHECKPOINT_NAME)
         train = data.take(splits.train)
         test = splits.test
         trials = [_trial_row(t) for t in result.trials]
@@ -177,7 +173,7 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
         test = split.holdout
         fit_started = time.perf_counter()
         fitted = fit(train, request.hyperparameters, device=options.device, quiet=options.quiet,
-                     max_epochs=options.max_epochs, checkpoint_dir=directory / "checkpoint")
+                     max_epochs=options.max_epochs, checkpoint_dir=version.checkpoint)
         trainer = fitted.trainer
         trial_seconds = time.perf_counter() - fit_started
         trials = [{"trial_id": "single", **request.algorithm_hyperparameters_wire(), "objective": None,
@@ -187,17 +183,13 @@ def _train_or_tune(request: SolutionRequest, interactions: str, directory: Path,
     scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0),
                         session_timeout_seconds=timeout)
     metrics = evaluate_service(scorer, data, test)
-    save_model(directory / "model", trainer.model, data, train, wire,
+    save_model(version.model, trainer.model, data, train, wire,
                {"train_config": trainer.config.to_dict(), "history": trainer.history,
                 "interactions": interactions, "data": data.summary()},
                session_timeout_seconds=timeout, device=trainer.device)
-    arn = read_json(directory / "describe.json")["solutionVersion"]["solutionVersionArn"]
-    atomic_write_json(directory / "metrics.json", {
-        "solutionVersionArn": arn,
-        "metrics": {k: round(float(metrics[k]), 6) for k in SERVICE_METRIC_NAMES},
-    })
-    _write_trials(directory, trials)
-    shutil.rmtree(directory / "checkpoint", ignore_errors=True)
+    version.write_metrics(arn, {k: round(float(metrics[k]), 6) for k in SERVICE_METRIC_NAMES})
+    version.write_trials(trials)
+    shutil.rmtree(version.checkpoint, ignore_errors=True)
     return {"seconds": trial_seconds, "tuned": tuned}
 
 
@@ -214,13 +206,3 @@ def _trial_row(trial) -> dict:
         "status": trial.status,
         "history": trial.history,
     }
-
-
-def _write_trials(directory: Path, trials: list[dict]) -> None:
-    atomic_write_json(directory / "trials.json", {"trials": trials})
-    columns = [k for k in trials[0] if k != "history"] if trials else []
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(trials)
-    atomic_write_text(directory / "trials.csv", buffer.getvalue())

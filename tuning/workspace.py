@@ -14,6 +14,8 @@ ARNs follow the service's formats with region ``local`` and account ``0000000000
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hrnn.atomic import atomic_write_json
+from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.errors import InvalidInputException, ResourceAlreadyExistsException, ResourceNotFoundException
 
 REGION = "local"
@@ -63,6 +65,77 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+@dataclass(frozen=True)
+class VersionFiles:
+    """The files of one solution version. Only this class spells their names."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def describe(self) -> Path:  # DescribeSolutionVersion
+        return self.path / "describe.json"
+
+    @property
+    def metrics(self) -> Path:  # GetSolutionMetrics
+        return self.path / "metrics.json"
+
+    @property
+    def trials_json(self) -> Path:
+        return self.path / "trials.json"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def model(self) -> Path:  # the trained model directory (hrnn.artifact)
+        return self.path / "model"
+
+    @property
+    def checkpoint(self) -> Path:  # a single model's training checkpoints while it trains
+        return self.path / "checkpoint"
+
+    @property
+    def tune_storage(self) -> Path:  # Ray Tune's experiments when no --storage is given
+        return self.path / "ray"
+
+    def exists(self) -> bool:
+        return self.describe.exists()
+
+    def read_describe(self) -> dict:
+        return read_json(self.describe)["solutionVersion"]
+
+    def write_describe(self, version: dict) -> None:
+        atomic_write_json(self.describe, {"solutionVersion": version})
+
+    def read_metrics(self) -> dict:
+        return read_json(self.metrics)
+
+    def write_metrics(self, arn: str, metrics: dict) -> None:
+        atomic_write_json(self.metrics, {"solutionVersionArn": arn, "metrics": metrics})
+
+    def read_trials(self) -> list[dict]:
+        return read_json(self.trials_json).get("trials") or [] if self.trials_json.exists() else []
+
+    def write_trials(self, trials: list[dict]) -> None:
+        """trials.json (every field) and trials.csv (one row per trial, without the per-epoch history)."""
+        atomic_write_json(self.trials_json, {"trials": trials})
+        columns = [k for k in trials[0] if k != "history"] if trials else []
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(trials)
+        atomic_write_text(self.trials_csv, buffer.getvalue())
+
+
 @dataclass
 class Workspace:
     root: Path
@@ -74,25 +147,31 @@ class Workspace:
     def solution_dir(self, name: str) -> Path:
         return self.root / "solutions" / name
 
-    def version_dir(self, name: str, version_id: str) -> Path:
-        return self.solution_dir(name) / "versions" / version_id
+    def version(self, name: str, version_id: str) -> VersionFiles:
+        return VersionFiles(self.solution_dir(name) / "versions" / version_id)
+
+    def _request_file(self, name: str) -> Path:
+        return self.solution_dir(name) / "request.json"
+
+    def _solution_file(self, name: str) -> Path:
+        return self.solution_dir(name) / "solution.json"
 
     # ---- solutions ----------------------------------------------------------------------------------
     def create_solution(self, raw_request: dict, request) -> str:
         """Register a validated request. The same request twice is idempotent; a different one under an
         existing name is refused, as the service refuses it."""
-        directory = self.solution_dir(request.name)
+        request_file = self._request_file(request.name)
         arn = solution_arn(request.name)
-        if (directory / "request.json").exists():
-            if read_json(directory / "request.json") == raw_request:
+        if request_file.exists():
+            if read_json(request_file) == raw_request:
                 return arn
             raise ResourceAlreadyExistsException(
                 f"A solution named {request.name!r} already exists in {str(self.root)!r} with a different "
                 "configuration; choose another name (a solution is immutable)."
             )
         now = time.time()
-        atomic_write_json(directory / "request.json", raw_request)
-        atomic_write_json(directory / "solution.json", {"solution": {
+        atomic_write_json(request_file, raw_request)
+        atomic_write_json(self._solution_file(request.name), {"solution": {
             "name": request.name,
             "solutionArn": arn,
             "performHPO": request.perform_hpo,
@@ -109,32 +188,33 @@ class Workspace:
 
     def load_solution(self, arn: str) -> tuple[str, dict]:
         name = parse_solution_arn(arn)
-        path = self.solution_dir(name) / "request.json"
+        path = self._request_file(name)
         if not path.exists():
             raise ResourceNotFoundException(f"Solution {arn} does not exist in workspace {str(self.root)!r}.")
         return name, read_json(path)
 
     def describe_solution(self, arn: str) -> dict:
         name = parse_solution_arn(arn)
-        path = self.solution_dir(name) / "solution.json"
+        path = self._solution_file(name)
         if not path.exists():
             raise ResourceNotFoundException(f"Solution {arn} does not exist in workspace {str(self.root)!r}.")
         return read_json(path)
 
     # ---- versions -----------------------------------------------------------------------------------
-    def resolve_version(self, arn: str) -> Path:
+    def resolve_version(self, arn: str) -> VersionFiles:
         name, version_id = parse_version_arn(arn)
-        directory = self.version_dir(name, version_id)
-        if not (directory / "describe.json").exists():
+        version = self.version(name, version_id)
+        if not version.exists():
             raise ResourceNotFoundException(f"Solution version {arn} does not exist in workspace {str(self.root)!r}.")
-        return directory
+        return version
 
     def describe_version(self, arn: str) -> dict:
-        return read_json(self.resolve_version(arn) / "describe.json")
+        return {"solutionVersion": self.resolve_version(arn).read_describe()}
 
-    def versions(self, name: str) -> list[Path]:
+    def versions(self, name: str) -> list[VersionFiles]:
+        """The solution's versions, oldest first."""
         base = self.solution_dir(name) / "versions"
         if not base.exists():
             return []
-        return sorted((p for p in base.iterdir() if (p / "describe.json").exists()),
-                      key=lambda p: read_json(p / "describe.json")["solutionVersion"]["creationDateTime"])
+        found = [VersionFiles(p) for p in base.iterdir()]
+        return sorted((v for v in found if v.exists()), key=lambda v: v.read_describe()["creationDateTime"])

@@ -1,7 +1,7 @@
 """Training: settings, the epoch layout, the loss and optimiser, the trainer, and :func:`fit`."""
 
 from .config import TrainConfig, resolve_device
-from .fit import CHECKPOINT_NAME, FitResult, Validation, fit
+from .fitting import CHECKPOINT_NAME, FitResult, Validation, fit
 from .layout import EventTensors, slot_layout
 from .trainer import EpochStats, Trainer, atomic_torch_save
 
