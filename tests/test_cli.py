@@ -21,6 +21,7 @@ import pytest
 
 from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.synth import generate_interactions, write_interactions
+from tuning.workspace import Workspace
 
 RECIPE_ARN = "arn:aws:personalize:::recipe/aws-hrnn"
 SOLUTION_ARN = re.compile(r"^arn:aws:personalize:local:000000000000:solution/tiny-cli$")
@@ -85,8 +86,7 @@ def version(tmp_path_factory):
 
 
 def _version_dir(version) -> Path:
-    name, vid = version["arn"].rsplit("/", 2)[-2:]
-    return version["ws"] / "solutions" / name / "versions" / vid
+    return Workspace.at(version["ws"]).resolve_version(version["arn"]).path
 
 
 def test_create_solution_and_version(version):
@@ -173,7 +173,7 @@ def test_report_of_the_version(version):
 
     from tuning.report import write_report
 
-    path = write_report(_version_dir(version))
+    path = write_report(Workspace.at(version["ws"]).resolve_version(version["arn"]))
     root = ET.fromstring(path.read_text())
     assert len(list(root.iter("{http://www.w3.org/2000/svg}svg"))) >= 3
     assert version["arn"] in path.read_text()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from hrnn.metrics import SERVICE_METRIC_NAMES
+from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.recipe import ALGORITHM, HRNN_RECIPE
 from tuning.report import best_trial, learning_curve, nice_ticks, write_report
+from tuning.workspace import VersionFiles
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -44,8 +44,9 @@ def _trial(trial_id, hidden, bptt, mask, objective, status="TERMINATED", epochs=
 
 
 def _version(tmp_path: Path, trials: list[dict], perform_hpo: bool = True, metrics: dict | None = METRICS,
-             objective: dict | None = None, tuned: dict | None = None) -> Path:
-    d = tmp_path / "solutions" / "demo" / "versions" / "0a1b2c3d"
+             objective: dict | None = None, tuned: dict | None = None) -> VersionFiles:
+    version_files = VersionFiles(tmp_path / "solutions" / "demo" / "versions" / "0a1b2c3d")
+    d = version_files.path
     d.mkdir(parents=True)
     solution_config = {"hpoConfig": {"hpoObjective": objective}} if objective else {}
     version = {"name": "demo-0a1b2c3d", "solutionVersionArn": ARN, "status": "ACTIVE", "performHPO": perform_hpo,
@@ -53,11 +54,11 @@ def _version(tmp_path: Path, trials: list[dict], perform_hpo: bool = True, metri
                "lastUpdatedDateTime": 1.7e9 + 60, "trainingHours": 0.01}
     if tuned:
         version["tunedHPOParams"] = {"algorithmHyperParameters": tuned}
-    (d / "describe.json").write_text(json.dumps({"solutionVersion": version}))
+    version_files.write_describe(version)
     if metrics is not None:
-        (d / "metrics.json").write_text(json.dumps({"solutionVersionArn": ARN, "metrics": metrics}))
-    (d / "trials.json").write_text(json.dumps({"trials": trials}))
-    return d
+        version_files.write_metrics(ARN, metrics)
+    version_files.write_trials(trials)
+    return version_files
 
 
 class _Collect(HTMLParser):
@@ -112,7 +113,7 @@ def test_hpo_report(tmp_path):
     d = _version(tmp_path, trials, tuned={"hidden_dimension": "128", "bptt": "8", "recency_mask": "false"},
                  objective={"metricName": "precision_at_25", "type": "Maximize"})
     path = write_report(d)
-    assert path == d / "report.html"
+    assert path == d.report
     text, root, collector = _parse(path)
     svgs = _svgs(root)
     assert len(svgs) == collector.svgs == N_CHARTS
@@ -151,7 +152,7 @@ def test_single_trial_version_without_hpo(tmp_path):
     # With fit()'s per-epoch records (loss, no objective) the curve shows the loss alone.
     trial["history"] = [{"epoch": 1, "loss": 5.1, "events_per_second": 900.0, "seconds": 2.0},
                         {"epoch": 2, "loss": 4.7, "events_per_second": 950.0, "seconds": 1.9}]
-    (d / "trials.json").write_text(json.dumps({"trials": [trial]}))
+    d.write_trials([trial])
     text, root, collector = _parse(write_report(d))
     curve = next(s for s in _svgs(root) if s.get("id") == "chart-learning-curve")
     assert len(list(curve.iter("{http://www.w3.org/2000/svg}polyline"))) == 1
@@ -176,9 +177,9 @@ def test_minimize_objective_history_with_metrics_and_no_metrics_file(tmp_path):
 
 
 def test_empty_and_broken_inputs(tmp_path):
-    d = tmp_path / "v"
-    d.mkdir()
-    (d / "trials.json").write_text("{not json")
+    d = VersionFiles(tmp_path / "v")
+    d.path.mkdir()
+    d.trials_json.write_text("{not json")
     text, root, _ = _parse(write_report(d))
     assert len(_svgs(root)) == N_CHARTS
 

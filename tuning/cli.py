@@ -56,9 +56,9 @@ def cmd_summarize(args) -> None:
 
 
 def cmd_generate_data(args) -> None:
-    from hrnn.synth import main as synth_main
+    from hrnn.synth.cli import run
 
-    synth_main(args.synth_args)
+    run(args)
 
 
 def cmd_list_recipes(args) -> None:
@@ -165,8 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-value-threshold", default=None)
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("generate-data", help="write a synthetic Interactions file (see hrnn.synth)")
-    p.add_argument("synth_args", nargs=argparse.REMAINDER)
+    from hrnn.synth.cli import DESCRIPTION, add_arguments
+
+    p = sub.add_parser("generate-data", help="write a synthetic Interactions file", description=DESCRIPTION)
+    add_arguments(p)
     p.set_defaults(func=cmd_generate_data)
 
     p = sub.add_parser("list-recipes")

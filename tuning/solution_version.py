@@ -71,7 +71,7 @@ def create_solution_version(workspace: Workspace, solution_arn_: str, interactio
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         status.write(FAILED, interactions=interactions, failureReason=f"Internal error: {detail}")
         raise
-    write_report(version.path)  # outside the try: a report problem must not fail an ACTIVE version
+    write_report(version)  # outside the try: a report problem must not fail an ACTIVE version
     return arn
 
 
