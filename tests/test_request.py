@@ -180,8 +180,16 @@ def test_not_an_object():
 
 
 def test_unknown_top_level_member():
-    rejects({**base(), "performAutoTraining": True}, '"performAutoTraining"', "allowed members", "recipeArn",
-            "solutionConfig")
+    rejects({**base(), "performAutoTrain": True}, '"performAutoTrain"', "allowed members", "recipeArn",
+            "solutionConfig", "performAutoTraining")
+
+
+def test_auto_training_refused():
+    """performAutoTraining is a botocore member: accepted as false, refused with a reason when true."""
+    parse_create_solution({**base(), "performAutoTraining": False})
+    rejects({**base(), "performAutoTraining": True}, "performAutoTraining = true",
+            "automatic training is not supported", "set it to false")
+    rejects({**base(), "performAutoTraining": "no"}, "performAutoTraining", '"no"', "JSON boolean")
 
 
 @pytest.mark.parametrize("field,value,expected", [
@@ -225,6 +233,35 @@ def test_tags_rules():
     rejects({**base(), "tags": [{"tagKey": "k", "tagValue": "v", "x": 1}]}, "tags[0]", '"x"')
     rejects({**base(), "tags": [{"tagKey": "", "tagValue": "v"}]}, "tags[0].tagKey")
     rejects({**base(), "tags": [{"tagKey": "k", "tagValue": "v"}] * 201}, "tags", "200")
+
+
+def test_tag_pattern_and_sensitive_values():
+    parse_create_solution({**base(), "tags": [{"tagKey": "équipe 1", "tagValue": ""}]})
+    message = rejects({**base(), "tags": [{"tagKey": "k", "tagValue": "a!secret"}]}, "tags[0].tagValue",
+                      "<sensitive value>", "at most 256 characters matching")
+    assert "a!secret" not in message
+
+
+def test_deep_nesting_is_an_invalid_input():
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    rejects({**base(), "extra": deep}, '"extra"', "allowed members")
+    rejects(base(algorithmHyperParameters={"bptt": deep}), "algorithmHyperParameters.bptt", "JSON string")
+    rejects(base(eventsConfig={"eventParametersList": deep}), "solutionConfig.eventsConfig", "aws-hrnn")
+    rejects({"performAutoML": True, "solutionConfig": {"eventsConfig": {"eventParametersList": deep}}},
+            "solutionConfig.eventsConfig.eventParametersList[0]", "JSON object")
+
+
+def test_envelope_is_checked_even_where_members_are_ignored():
+    """performHPO false ignores hpoConfig and AutoML ignores most of solutionConfig, but both must be well-formed."""
+    request = hpo(resources={"maxNumberOfTrainingJobs": 4})
+    request["performHPO"] = False
+    rejects(request, "maxNumberOfTrainingJobs = 4", "JSON string")
+    rejects({"performAutoML": True, "solutionConfig": {"optimizationObjective": {"objectiveSensitivity": "MAX"}}},
+            "solutionConfig.optimizationObjective.objectiveSensitivity", '"MAX"', "LOW, MEDIUM, HIGH, OFF")
+    rejects({"performAutoML": True, "solutionConfig": {"algorithmHyperParameters": {"bptt": 32}}},
+            "algorithmHyperParameters.bptt", "JSON string")
 
 
 def test_incremental_update_rejected():
@@ -335,6 +372,21 @@ def test_unknown_hyperparameter_name():
 def test_bad_hyperparameter_value(key, value, allowed):
     rejects(base(algorithmHyperParameters={key: value}), f"solutionConfig.algorithmHyperParameters.{key}",
             json.dumps(value), allowed)
+
+
+@pytest.mark.parametrize("member", ["featureTransformationParameters", "algorithmHyperParameters"])
+@pytest.mark.parametrize("value", ["0", "1e-400", "-1", "0.0", "525601"])
+def test_session_timeout_minutes_has_the_recipes_one_rule(member, value):
+    """Exclusive minimum 0, declared once in the recipe: "1e-400" is 0.0 once typed, so it is refused too."""
+    rejects(base(**{member: {"session_timeout_minutes": value}}),
+            f"solutionConfig.{member}.session_timeout_minutes = {json.dumps(value)} is invalid",
+            "session_timeout_minutes must be a number in (0, 525600]")
+
+
+def test_session_timeout_minutes_accepts_its_range():
+    for value, typed in (("1e-3", 0.001), ("30", 30.0), ("525600", 525600.0)):
+        request = parse_create_solution(base(featureTransformationParameters={"session_timeout_minutes": value}))
+        assert request.hyperparameters.session_timeout_minutes == typed
 
 
 def test_hyperparameter_value_must_be_string():
@@ -468,8 +520,11 @@ def test_integer_bounds_must_be_json_integers(bound):
 
 
 def test_huge_integer_bound():
+    """botocore's IntegerMaxValue (at most 1000000) refuses it before the recipe's range is consulted."""
     rejects(hpo(ranges={"integerHyperParameterRanges": [{"name": "bptt", "minValue": 2, "maxValue": 10**5000}]}),
-            "maxValue", "integer of", "[2, 32]")
+            "maxValue", "integer of", "JSON integer <= 1000000")
+    rejects(hpo(ranges={"integerHyperParameterRanges": [{"name": "bptt", "minValue": -10**5000, "maxValue": 4}]}),
+            "minValue", "integer of", "JSON integer >= -1000000")
 
 
 def test_min_greater_than_max():
@@ -626,6 +681,7 @@ def test_continuous_ranges_for_a_recipe_that_has_one(monkeypatch):
     assert isinstance(search_range.min_value, float)
     rejects(with_range(0.0, float("nan")), "continuousHyperParameterRanges[0].maxValue", "nan", "finite")
     rejects(with_range(False, 0.5), "continuousHyperParameterRanges[0].minValue", "false", "JSON number")
+    rejects(with_range(0.0, 10**5000), "continuousHyperParameterRanges[0].maxValue", "integer of", "finite")
     rejects(with_range(0.0, 0.95), "maxValue", "0.95", "[0, 0.9]")
     default = parse_create_solution({"recipeArn": recipe.recipe_arn, "performHPO": True}).hpo.ranges
     assert {r.name for r in default} == {"hidden_dimension", "bptt", "recency_mask", "dropout"}
