@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 DATASETS = {
     "planted": dict(trend_strength=0.0),
     "null": dict(trend_strength=0.0, persistent_tastes=False),
-    "drift": dict(trend_strength=0.5, trend_fraction=0.15),
+    "drift": dict(trend_fraction=0.35, pattern_shift=True),
 }
 NEURAL = {
     "hrnn rm=false": dict(hierarchical=True, recency_mask=False),

@@ -16,6 +16,7 @@ class TrainConfig:
     bptt: int = _DEFAULTS.bptt
     recency_mask: bool = _DEFAULTS.recency_mask
     recency_half_life_days: float = _DEFAULTS.recency_half_life_days
+    recency_floor: float = _DEFAULTS.recency_floor
     epochs: int = _DEFAULTS.epochs
     batch_size: int = _DEFAULTS.batch_size
     learning_rate: float = _DEFAULTS.learning_rate
@@ -30,6 +31,7 @@ class TrainConfig:
     @classmethod
     def from_hyperparameters(cls, hp: HyperParameterValues, device: str = "auto") -> "TrainConfig":
         return cls(bptt=hp.bptt, recency_mask=hp.recency_mask, recency_half_life_days=hp.recency_half_life_days,
+                   recency_floor=hp.recency_floor,
                    epochs=hp.epochs, batch_size=hp.batch_size, learning_rate=hp.learning_rate,
                    momentum=hp.momentum, num_negatives=hp.num_negatives, sample_alpha=hp.sample_alpha,
                    loss=hp.loss, full_softmax_max_items=hp.full_softmax_max_items, seed=hp.seed, device=device)
