@@ -80,6 +80,9 @@ async def _serve(args: argparse.Namespace, credentials: dict[str, str]) -> None:
     from .app import Endpoint
     from .sigv4 import Verifier
 
+    import torch
+
+    torch.set_num_threads(max(1, args.inference_threads))  # more intra-op threads than scoring threads only spin
     service = build_service(args)
     service.start()
     endpoint = Endpoint(service, Verifier(credentials), inference_threads=args.inference_threads)
