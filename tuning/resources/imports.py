@@ -41,7 +41,8 @@ def create_dataset_import_job(service, request: dict) -> dict:
     public = {"jobName": name, "datasetImportJobArn": arns.arn(arns.IMPORT_JOB, name), "datasetArn": dataset.arn,
               "dataSource": {"dataLocation": location.given}, "status": PENDING,
               "importMode": request.get("importMode") or "FULL",
-              **{k: request[k] for k in ("roleArn", "publishAttributionMetricsToS3") if k in request}}
+              **{k: request[k] for k in ("publishAttributionMetricsToS3",) if k in request}}
+    # roleArn is not echoed: the model types it as a Personalize ARN in the output (an IAM one in the input).
     record, created = service.store.create(arns.IMPORT_JOB, name, public, request,
                                            source=[location.scheme, location.path, location.given])
     if created:

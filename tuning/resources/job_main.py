@@ -18,12 +18,12 @@ def _interrupt(signum, frame):
 def main(argv: list[str]) -> int:
     kind, root, name, *options = argv
     signal.signal(signal.SIGTERM, _interrupt)
-    from ..workspace import Workspace
-    from . import arns
-    from .service import Service
-
-    service = Service(Workspace(Path(root)))
     try:
+        from ..workspace import Workspace
+        from . import arns
+        from .service import Service
+
+        service = Service(Workspace(Path(root)))
         if kind == "solution-version":
             from .versions import run_version_job
 
