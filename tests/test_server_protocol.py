@@ -207,6 +207,9 @@ def test_schema_dataset_group_dataset_and_imports(server, api):
     with pytest.raises(api.exceptions.InvalidInputException, match="outside the directories"):
         api.create_dataset_import_job(jobName="escape", datasetArn=dataset,
                                       dataSource={"dataLocation": str(root / ".." / ".." / "etc" / "passwd")})
+    with pytest.raises(api.exceptions.InvalidInputException, match="inside the server's workspace"):
+        api.create_dataset_import_job(jobName="inside", datasetArn=dataset,
+                                      dataSource={"dataLocation": f"file://{server.workspace / 'resources'}"})
     data = server.workspace / "data" / "shop" / "INTERACTIONS"
     import pyarrow.parquet as pq
     assert pq.read_metadata(data / "from-uri.parquet").num_rows == 2 * pq.read_metadata(data / "from-path.parquet").num_rows

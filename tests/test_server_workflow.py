@@ -53,7 +53,7 @@ def s3(root):
 
 @pytest.fixture(scope="module")
 def server(root, s3):
-    running = Server(root / "ws", "--max-epochs", "1", "--device", "cpu", env=s3_env(s3[0]))
+    running = Server(root / "ws", "--max-epochs", "1", "--device", "cpu", "--max-campaigns", "2", env=s3_env(s3[0]))
     yield running
     running.stop()
 
@@ -179,6 +179,8 @@ def test_two_versions_train_at_once_while_the_server_answers(server, trained):
 
     # Deleting: a solution whose version a campaign serves is in use; without the campaign it goes.
     campaign = api.create_campaign(name="shop-a", solutionVersionArn=arns[solutions[0]])["campaignArn"]
+    with pytest.raises(api.exceptions.LimitExceededException, match="--max-campaigns"):  # 2 held already
+        api.create_campaign(name="shop-b", solutionVersionArn=arns[solutions[1]])
     with pytest.raises(api.exceptions.ResourceInUseException, match="shop-a"):
         api.delete_solution(solutionArn=solutions[0])
     api.delete_campaign(campaignArn=campaign)

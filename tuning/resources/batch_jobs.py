@@ -39,9 +39,9 @@ def create_batch_inference_job(service, request: dict) -> dict:
     num_results = request.get("numResults", DEFAULT_RESULTS)
     check_num_results(num_results)
     source = parse_location(request["jobInput"]["s3DataSource"]["path"], "jobInput.s3DataSource.path",
-                            service.data_roots)
+                            service.data_roots, service.workspace.root)
     target = parse_location(request["jobOutput"]["s3DataDestination"]["path"], "jobOutput.s3DataDestination.path",
-                            service.data_roots)
+                            service.data_roots, service.workspace.root)
     name = request["jobName"]
     public = {"jobName": name, "batchInferenceJobArn": arns.arn(arns.BATCH_JOB, name),
               "solutionVersionArn": request["solutionVersionArn"], "numResults": num_results,

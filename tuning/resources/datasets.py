@@ -7,7 +7,7 @@ Solutions trained through the endpoint read their group's Interactions dataset (
 
 from __future__ import annotations
 
-from hrnn.errors import InvalidInputException
+from hrnn.errors import InvalidInputException, ResourceNotFoundException
 
 from . import arns
 from .paging import page
@@ -69,7 +69,7 @@ def interactions_file(service, dataset_group_arn: str) -> str:
     group = service.store.find(arns.DATASET_GROUP, dataset_group_arn, "datasetGroupArn")
     try:
         dataset = service.store.get(arns.DATASET, f"{group.name}/INTERACTIONS")
-    except Exception:
+    except ResourceNotFoundException:
         raise InvalidInputException(
             f"Dataset group {group.arn} has no Interactions dataset; create one with CreateDataset.") from None
     data = dataset.private.get("data")

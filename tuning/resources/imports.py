@@ -31,7 +31,8 @@ _SUMMARY = ("datasetImportJobArn", "jobName", "status", "creationDateTime", "las
 
 def create_dataset_import_job(service, request: dict) -> dict:
     dataset = service.store.find(arns.DATASET, request["datasetArn"])
-    location = parse_location(request["dataSource"]["dataLocation"], "dataSource.dataLocation", service.data_roots)
+    location = parse_location(request["dataSource"]["dataLocation"], "dataSource.dataLocation", service.data_roots,
+                              service.workspace.root)
     name = request["jobName"]
     if not service.store.file(arns.IMPORT_JOB, name).exists():
         busy = [r.arn for r in service.store.all(arns.IMPORT_JOB)

@@ -5,8 +5,8 @@ standard AWS configuration: credentials from the environment or ``~/.aws``, the 
 ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (``hrnn serve --s3-endpoint-url`` sets it).
 
 Local paths (plain or ``file://``) are the server's files, so a client may name only those under the
-directories the server was given (``--data-dir``, default: where it was started); a path that resolves
-elsewhere, through ``..`` or a link, is refused.
+directories the server was given (``--data-dir``, default: where it was started) and outside its workspace;
+a path that resolves elsewhere, through ``..`` or a link, is refused.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class Location:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def parse_location(value: str, member: str, roots: tuple[Path, ...]) -> Location:
-    """Read a location and check it against the allowed local directories."""
+def parse_location(value: str, member: str, roots: tuple[Path, ...], workspace: Path | None = None) -> Location:
+    """Read a location and check it against the allowed local directories (never inside the workspace)."""
     if value.startswith("s3://"):
         path = value[len("s3://"):]
         if not path.split("/", 1)[0]:
@@ -49,6 +49,8 @@ def parse_location(value: str, member: str, roots: tuple[Path, ...]) -> Location
         raise InvalidInputException(
             f"{member} {value!r} is outside the directories this server may use ({shown}); "
             "start it with --data-dir to allow another.")
+    if workspace is not None and (resolved == workspace or workspace in resolved.parents):
+        raise InvalidInputException(f"{member} {value!r} is inside the server's workspace, which jobs may not use.")
     return Location("local", str(resolved), value)
 
 
