@@ -27,6 +27,7 @@ class RecommendationBatcher:
         self.executor = executor
         self.max_batch = max_batch
         self._lanes: dict[int, _Lane] = {}
+        self._tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     async def recommend(self, model, user_id: str, num_results: int) -> dict:
         """The model's row for one user (``{"itemList": [...]}``, at least ``num_results`` items if it has them)."""
@@ -37,7 +38,9 @@ class RecommendationBatcher:
         lane.pending.append((user_id, num_results, future))
         if not lane.draining:
             lane.draining = True
-            asyncio.get_running_loop().create_task(self._drain(lane))
+            task = asyncio.get_running_loop().create_task(self._drain(lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self, lane: _Lane) -> None:
