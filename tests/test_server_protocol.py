@@ -61,6 +61,12 @@ def test_serve_refuses_to_start_without_credentials(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_a_second_server_on_the_same_workspace_is_refused(server):
+    proc = subprocess.run([sys.executable, "-m", "tuning.cli", "serve", "--port", "0", "--workspace",
+                           str(server.workspace)], env=SERVER_ENV, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "already runs on workspace" in proc.stderr and "Traceback" not in proc.stderr
+
+
 # ---- signatures ------------------------------------------------------------------------------------------
 
 def test_each_signing_fault_is_refused_with_the_services_403(server):

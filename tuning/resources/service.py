@@ -6,6 +6,7 @@ One object, built once per server (or per job process), so that operations are p
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,10 @@ from ..workspace import Workspace
 from .campaigns import DEFAULT_MAX_CAMPAIGNS, CampaignModels
 from .jobs import JobRunner
 from .store import Store
+
+
+class WorkspaceBusy(Exception):
+    """Another server holds the workspace."""
 
 
 @dataclass
@@ -31,13 +36,26 @@ class Service:
         self.models = CampaignModels(self)
 
     def start(self) -> None:
-        """Watch jobs, and take up what a previous server left: unfinished jobs and loaded campaigns."""
+        """Watch jobs, and take up what a previous server left: unfinished jobs and loaded campaigns.
+
+        Only one server may run jobs for a workspace (two would both resume the same versions): the first
+        holds a lock on ``<workspace>/.serve.lock`` while it runs; a second gets :class:`WorkspaceBusy`.
+        """
         from . import batch_jobs, campaigns, imports, versions
 
         self.workspace.root.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.workspace.root / ".serve.lock", "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            raise WorkspaceBusy(f"Another hrnn serve already runs on workspace {str(self.workspace.root)!r}.") from None
         self.jobs.start()
         for module in (imports, versions, batch_jobs, campaigns):
             module.resume(self)
 
     def close(self) -> None:
         self.jobs.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()  # releases the flock

@@ -80,11 +80,17 @@ async def _serve(args: argparse.Namespace, credentials: dict[str, str]) -> None:
     from .app import Endpoint
     from .sigv4 import Verifier
 
+    from ..resources.service import WorkspaceBusy
+
+    service = build_service(args)
+    try:
+        service.start()
+    except WorkspaceBusy as exc:
+        sys.stderr.write(f"hrnn serve: {exc}\n")
+        raise SystemExit(2) from None
     import torch
 
     torch.set_num_threads(max(1, args.inference_threads))  # more intra-op threads than scoring threads only spin
-    service = build_service(args)
-    service.start()
     endpoint = Endpoint(service, Verifier(credentials), inference_threads=args.inference_threads)
     runner = web.AppRunner(endpoint.application(), access_log=None, handle_signals=False)
     await runner.setup()
