@@ -226,3 +226,20 @@ def test_schema_dataset_group_dataset_and_imports(server, api):
     assert [j["jobName"] for j in rest["datasetImportJobs"]] == ["from-path"] and "nextToken" not in rest
     assert {s["name"] for s in api.list_schemas()["schemas"]} >= {"interactions", "items-only"}
     assert group in [g["datasetGroupArn"] for g in api.list_dataset_groups()["datasetGroups"]]
+
+
+def test_the_readmes_five_line_migration_works(server):
+    from server_helpers import ROOT, SECRET
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Already calling Amazon Personalize from boto3?", 1)[1].split("```python\n", 1)[1]
+    snippet = block.split("```", 1)[0]
+    assert len(snippet.strip().splitlines()) == 5
+    snippet = (snippet.replace("http://127.0.0.1:8080", server.endpoint).replace("AKIDLOCAL", KEY_ID)
+               .replace("<the same secret>", SECRET))
+    namespace: dict = {}
+    exec(snippet, namespace)
+    assert namespace["personalize"].list_recipes()["recipes"][0]["name"] == "aws-hrnn"
+    with pytest.raises(namespace["personalize_runtime"].exceptions.ResourceNotFoundException):
+        namespace["personalize_runtime"].get_recommendations(
+            campaignArn="arn:aws:personalize:us-east-1:123456789012:campaign/none", userId="1")
