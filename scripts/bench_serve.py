@@ -123,8 +123,11 @@ async def _load(endpoint: str, campaign: str, users: list[str], clients: int, ra
     measure_from, end = start + warmup, start + warmup + duration
     latencies: list[float] = []
     failures = {"count": 0, "status": {}}
+    sent = {"count": 0}
+    cpu_start = time.process_time()
 
     async def one(session: aiohttp.ClientSession, due: float) -> None:
+        sent["count"] += 1
         body = json.dumps({"campaignArn": campaign, "userId": rng.choice(users), "numResults": 25}).encode()
         request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
         signer.add_auth(request)
@@ -152,7 +155,7 @@ async def _load(endpoint: str, campaign: str, users: list[str], clients: int, ra
                 while time.perf_counter() < end:
                     await one(session, time.perf_counter())
             await asyncio.gather(*(client() for _ in range(clients)))
-    return {"latencies": latencies, "failures": failures}
+    return {"latencies": latencies, "failures": failures, "sent": sent["count"], "cpu": time.process_time() - cpu_start}
 
 
 def _client_process(args: tuple, queue) -> None:
@@ -178,7 +181,15 @@ def run_load(endpoint: str, campaign: str, users: list[str], processes: int, cli
             "p50_ms": round(float(np.percentile(latencies, 50)), 2),
             "p90_ms": round(float(np.percentile(latencies, 90)), 2),
             "p99_ms": round(float(np.percentile(latencies, 99)), 2),
-            "max_ms": round(float(latencies.max()), 2), "errors": errors}
+            "max_ms": round(float(latencies.max()), 2), "errors": errors,
+            "client_cpu_ms_per_request": round(1000 * sum(r["cpu"] for r in results) / sum(r["sent"] for r in results), 3),
+            "served": sum(r["sent"] for r in results)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -201,8 +212,11 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             campaign = create_campaign(endpoint, version)
             load_before = os.getloadavg()
+            cpu_before = _cpu_seconds(server.pid)
             result = run_load(endpoint, campaign, users, args.processes, args.clients, args.rate, args.warmup,
                               args.duration)
+            served = result.pop("served")
+            result["server_cpu_ms_per_request"] = round(1000 * (_cpu_seconds(server.pid) - cpu_before) / served, 3)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -214,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(result))
     else:
         print(f"GetRecommendations: {result['requests_per_second']} requests/s, p50 {result['p50_ms']} ms, "
-              f"p99 {result['p99_ms']} ms, errors {result['errors']} ({result['load']}; {n_items:,} items, "
+              f"p99 {result['p99_ms']} ms, errors {result['errors']}; server CPU "
+              f"{result['server_cpu_ms_per_request']} ms/request ({result['load']}; {n_items:,} items, "
               f"hidden {args.hidden}; {os.cpu_count()} CPUs, load average before {result['loadavg_before']})")
     return result
 
