@@ -30,7 +30,7 @@ import torch
 from .atomic import atomic_path, atomic_write_json
 from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
-from .evaluation import HRNNScorer
+from .evaluation import HRNNScorer, topk_items
 from .model import HRNN, ModelConfig
 from .training import atomic_torch_save
 
@@ -163,6 +163,6 @@ class LoadedModel:
 
 
 def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k by score, ties broken by lower item index (deterministic)."""
-    order = torch.argsort(probs, dim=1, descending=True, stable=True)[:, :k]
+    """Top k by score, ties broken by lower item index (deterministic); linear in the items, not a full sort."""
+    order = torch.from_numpy(topk_items(probs, k))
     return probs.gather(1, order).numpy(), order.numpy()

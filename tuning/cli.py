@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-results", type=int, default=25)
     p.add_argument("--job-name", default=None)
     p.set_defaults(func=cmd_create_batch_inference_job)
+
+    from .server.cli import add_serve_command
+    add_serve_command(sub)
     return parser
 
 

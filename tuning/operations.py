@@ -129,3 +129,21 @@ def create_batch_inference_job(workspace: Workspace, solution_version_arn: str, 
     summary = run_batch(load_model(workspace, solution_version_arn), Path(job_input), Path(job_output),
                         num_results)
     return {"batchInferenceJobArn": f"{solution_version_arn}/batch/{uuid.uuid4().hex[:8]}", **summary}
+
+
+# ---- every operation by the service's name (the HTTP endpoint; tuning/resources) ------------------------------
+
+def call_operation(service, operation: str, request: object) -> dict:
+    """Any implemented control-plane operation (``"CreateSchema"``, ...): the request checked against
+    botocore's input shape, the result in the service's shape. ``service`` is a
+    :class:`tuning.resources.service.Service` (workspace, job runner, loaded campaigns)."""
+    from .resources.api import call
+
+    return call(service, operation, request)
+
+
+def get_campaign_recommendations(service, request: object) -> dict:
+    """The runtime's GetRecommendations on a campaign (``campaignArn``, ``userId``, ``numResults``)."""
+    from .resources.campaigns import get_recommendations
+
+    return get_recommendations(service, request)

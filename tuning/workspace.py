@@ -218,3 +218,21 @@ class Workspace:
             return []
         found = [VersionFiles(p) for p in base.iterdir()]
         return sorted((v for v in found if v.exists()), key=lambda v: v.read_describe()["creationDateTime"])
+
+
+# ---- listing and deleting solutions (the endpoint's ListSolutions and DeleteSolution) ---------------------
+
+def solution_names(workspace: Workspace) -> list[str]:
+    """The name of every solution in the workspace, sorted."""
+    base = workspace.root / "solutions"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if workspace._solution_file(p.name).exists())
+
+
+def delete_solution(workspace: Workspace, name: str) -> None:
+    """Remove a solution with its versions: its record first, so a half-removed one is never listed."""
+    import shutil
+
+    workspace._solution_file(name).unlink(missing_ok=True)
+    shutil.rmtree(workspace.solution_dir(name), ignore_errors=True)
