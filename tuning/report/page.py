@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrnn.atomic import atomic_write_text
+from hrnn.errors import ServiceError
 from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.recipe import ALGORITHM, HRNN_RECIPE
 
@@ -170,7 +171,7 @@ def _plain(value: Any) -> str:
 def _read(read: Callable[[], Any], default: Any) -> Any:
     try:
         return read()
-    except (OSError, ValueError, KeyError, AttributeError):
+    except (OSError, ValueError, KeyError, AttributeError, ServiceError):  # missing or damaged: left out
         return default
 
 
