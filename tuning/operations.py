@@ -204,7 +204,7 @@ def create_batch_inference_job(workspace: Workspace, solution_version_arn: str, 
 
     check_num_results(num_results)
     source = Path(local_input_path(job_input, "jobInput"))
-    target = check_output(source, local_input_path(job_output, "jobOutput"), overwrite)  # before the model loads
+    target = check_output(source, local_input_path(job_output, "jobOutput", resolve=False), overwrite)  # before the model loads
     model = load_model(workspace, solution_version_arn)
     summary = run_batch(model, source, target, num_results, overwrite=overwrite)
     if report is not None:

@@ -63,9 +63,10 @@ def check_device(device: object) -> None:
                                         "Use --device cpu or auto.")
 
 
-def local_input_path(source: str | os.PathLike, option: str) -> str:
-    """A local file named by a path or a ``file://`` URI, resolved (symlinks followed). Another URI scheme
-    (``s3://``) is refused clearly: it would otherwise be read as a local directory named ``s3:``."""
+def local_input_path(source: str | os.PathLike, option: str, resolve: bool = True) -> str:
+    """A local file named by a path or a ``file://`` URI, resolved (symlinks followed; with ``resolve=False``
+    only made absolute, so an output named by a symlink is seen as one). Another URI scheme (``s3://``) is
+    refused clearly: it would otherwise be read as a local directory named ``s3:``."""
     text = str(source)
     if _URI.match(text) and not text.startswith("file://"):
         raise InvalidInputException(
@@ -75,6 +76,7 @@ def local_input_path(source: str | os.PathLike, option: str) -> str:
     if not path:
         raise InvalidInputException(f"{option} {text!r} names no file.")
     try:
-        return os.path.realpath(Path(path).expanduser(), strict=False)
+        path = Path(path).expanduser()
+        return os.path.realpath(path, strict=False) if resolve else os.path.abspath(path)
     except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name with a NUL byte
         raise InvalidInputException(f"{option} {text!r} cannot be resolved: {exc}.") from None

@@ -71,9 +71,9 @@ def _run(version: VersionFiles, arn: str, request: SolutionRequest, raw_request:
          interactions: str, job: dict, options: RunOptions, resumed: bool) -> str:
     status = _StatusFile(version, _describe_base(request, name, arn))
     try:
+        version.write_job({**job, "pid": os.getpid(), "host": socket.gethostname()})  # before any status
         if not resumed:
             status.write(PENDING)
-        version.write_job({**job, "pid": os.getpid(), "host": socket.gethostname()})
         status.write(IN_PROGRESS)
         outcome = train_or_tune(request, interactions, version, arn, options)
         status.write(ACTIVE, trainingHours=round(outcome["seconds"] / 3600.0, 6), tunedHPOParams=outcome.get("tuned"))

@@ -79,14 +79,14 @@ def _train(request: SolutionRequest, data, version: VersionFiles, options: RunOp
     hp = request.hyperparameters
     total = hp.epochs if options.max_epochs is None else min(hp.epochs, options.max_epochs)
     progress = EpochProgress(total, quiet=options.quiet)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     fitted = fit(train, hp, device=options.device, quiet=True, max_epochs=options.max_epochs,
                  checkpoint_dir=version.checkpoint, on_epoch=progress.epoch)
     progress.close()
     seconds = time.perf_counter() - started
     trials = [{"trial_id": "single", **request.algorithm_hyperparameters_wire(), "objective": None,
                "seconds": round(seconds, 3), "device": str(fitted.trainer.device), "status": "TERMINATED",
-               "history": fitted.epochs}]
+               "started_at": started_at, "ended_at": time.time(), "history": fitted.epochs}]
     return fitted.trainer, train, split.holdout, trials, seconds
 
 
