@@ -237,10 +237,12 @@ def commands() -> list[Command]:
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="hrnn", description=__doc__.splitlines()[0])
+    parser = Parser(prog="hrnn", description="Amazon Personalize's aws-hrnn recipe and its HPO, as a local "
+                    "service with the AWS CLI's conventions.")
     parser.add_argument("--version", action="version", version=version_text(), help="print the version and exit")
     add_globals(parser)
-    sub = parser.add_subparsers(dest="command_name", metavar="<command>")
+    sub = parser.add_subparsers(dest="command_name", metavar="<command>",
+                                help="the operation to run; hrnn <command> -h lists its options")
     for command in commands():
         add_command(sub, command)
     return parser

@@ -96,6 +96,8 @@ def add_command(sub, command: Command) -> None:
                         "dest": option.member}
         if option.kind == "boolean":
             kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = option.names[0].lstrip("-").upper().replace("-", "_")
         elif option.kind in ("integer", "number"):
             kwargs["type"] = _number(option)
         if option.choices:
