@@ -98,7 +98,7 @@ def add_command(sub, command: Command) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = option.names[0].lstrip("-").upper().replace("-", "_")
-        elif option.kind in ("integer", "number"):
+        if option.kind in ("integer", "number"):
             kwargs["type"] = _number(option)
         if option.choices:
             kwargs["choices"] = option.choices
