@@ -175,6 +175,29 @@ def test_a_damaged_or_hostile_record_is_refused(local_ray, tiny, tmp_path):
         run_hpo(data, splits, request, storage=str(tmp_path), name="exp", quiet=True)
 
 
+def test_failed_trials_are_reported_from_text_and_their_error_pickles_never_loaded(local_ray, tiny, tmp_path,
+                                                                                   monkeypatch):
+    import hpo_hooks
+    from ray.tune.experiment.trial import Trial
+
+    from tuning.hpo import HPOError
+
+    hpo_hooks.register()
+    loaded = []
+    original = Trial.get_pickled_error
+
+    def spy(self):
+        loaded.append(self.run_metadata.pickled_error_filename)
+        return original(self)
+
+    monkeypatch.setattr(Trial, "get_pickled_error", spy)
+    with pytest.raises(HPOError, match="injected failure of trial"):
+        run_hpo(data=tiny[0], splits=tiny[1], request=small_space_request(total=2, parallel=2), storage=str(tmp_path),
+                name="fail", quiet=True, max_failures=0, epoch_hook=hpo_hooks.FailAt(1))
+    assert list(tmp_path.glob("fail/attempt-1/trial_*/error.pkl")), "Tune wrote its error pickles"
+    assert loaded and set(loaded) == {None}  # ... and the result grid found none to unpickle
+
+
 def test_max_epochs_below_one_is_refused_before_ray(tiny, tmp_path):
     data, splits = tiny
     with pytest.raises(InvalidInputException, match="max_epochs"):

@@ -241,7 +241,7 @@ def build_parser() -> Parser:
                     "service with the AWS CLI's conventions.")
     parser.add_argument("--version", action="version", version=version_text(), help="print the version and exit")
     add_globals(parser)
-    sub = parser.add_subparsers(dest="command_name", metavar="<command>",
+    sub = parser.add_subparsers(dest="command", metavar="<command>",
                                 help="the operation to run; hrnn <command> -h lists its options")
     for command in commands():
         add_command(sub, command)
@@ -267,7 +267,7 @@ def version_text() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    command: Command | None = getattr(args, "command", None)
+    command: Command | None = getattr(args, "spec", None)
     if command is None:
         parser.error("the following arguments are required: <command>")
     ctx = Context(workspace=getattr(args, "workspace", None), quiet=getattr(args, "quiet", False),

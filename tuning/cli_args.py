@@ -112,7 +112,7 @@ def add_command(sub, command: Command) -> None:
                    help="the members as YAML: file://path, a path, or the text itself")
     p.add_argument("--generate-cli-skeleton", nargs="?", const="input", default=None, choices=("input", "output"),
                    help="print a template of the input members (or of the output) and exit")
-    p.set_defaults(command=command)
+    p.set_defaults(spec=command)
 
 
 def _number(option: Option):

@@ -103,10 +103,11 @@ class Book:
 
 
 def _error_text(tune_trial) -> str:
-    """The last line of Tune's text error file (error.txt), never its pickle."""
+    """The last line of Tune's text error file (error.txt, just written by this driver), never its pickle."""
     try:
-        text = tune_trial.get_error() or ""
-    except Exception:  # noqa: BLE001 - a missing or unreadable file: no detail
+        with open(tune_trial.error_file, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()[-20000:]
+    except (OSError, TypeError):  # no file: no detail
         text = ""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.startswith("Failure #")]
     return (lines[-1] if lines else "the trial failed")[:1000]
