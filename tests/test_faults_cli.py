@@ -20,7 +20,6 @@ from hrnn.synth import generate_interactions, write_interactions
 from tuning import cli
 from tuning.request.envelope import service_shapes
 from tuning.shapes import validate
-from tuning.workspace import SOLUTION_VERSION_MEMBERS
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
@@ -194,6 +193,8 @@ def test_every_json_output_is_the_service_output_shape(capsys, version, tmp_path
         validate(service_shapes(), shape, ok(capsys, *argv))
     validate(runtime, "GetRecommendationsResponse",
              ok(capsys, "get-recommendations", "--solution-version-arn", arn, "--user-id", "1", "--workspace", ws))
+    from tuning.workspace import SOLUTION_VERSION_MEMBERS
+
     assert set(SOLUTION_VERSION_MEMBERS) == set(service_shapes()["SolutionVersion"]["members"])
 
 

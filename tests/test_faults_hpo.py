@@ -21,8 +21,6 @@ import ray
 
 from hrnn.errors import InvalidInputException
 from tuning.hpo import run_hpo
-from tuning.hpo.search import ready, suggest
-from tuning.hpo.state import ExperimentState, TrialState
 from tuning.ray_env import kill_processes, ray_processes, set_ray_environment, trial_resources
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,12 +68,17 @@ def tiny():
 
 # ---- pure: the searcher ------------------------------------------------------------------------------------------
 
-def _trial(index: int, params: dict, objective: float | None, status: str = "TERMINATED") -> TrialState:
+def _trial(index: int, params: dict, objective: float | None, status: str = "TERMINATED"):
+    from tuning.hpo.state import TrialState
+
     return TrialState(index=index, params=params, status=status,
                       last={} if objective is None else {"precision_at_25": objective})
 
 
 def test_suggestions_do_not_depend_on_which_trial_finished_first():
+    from tuning.hpo.search import ready, suggest
+    from tuning.hpo.state import ExperimentState
+
     hpo = small_space_request(total=6, parallel=2).hpo
     first = suggest(hpo, 42, [], 0)
     second = suggest(hpo, 42, [_trial(0, first, None, "RUNNING")], 1)
@@ -88,8 +91,10 @@ def test_suggestions_do_not_depend_on_which_trial_finished_first():
 
 
 def test_no_configuration_is_suggested_twice_while_unseen_ones_remain():
+    from tuning.hpo.search import suggest
+
     hpo = small_space_request(total=4, parallel=2).hpo
-    trials: list[TrialState] = []
+    trials: list = []
     for i in range(4):
         trials.append(_trial(i, suggest(hpo, 7, trials, i), 0.01 * i))
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4

@@ -57,7 +57,7 @@ def _signal_when(command: list[str], pattern: str, signum: int, env: dict, on_ch
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    while not glob.glob(pattern):
+    while not glob.glob(pattern, recursive=True):
         assert proc.poll() is None, f"ended before its first checkpoint: {proc.communicate()[1][-3000:]}"
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.02)
@@ -145,8 +145,7 @@ def test_sigterm_stops_an_hpo_cleanly_its_ray_listens_on_loopback_with_auth_and_
                               {"name": "hidden_dimension", "minValue": 32, "maxValue": 40}]}}}})
     marker = uuid.uuid4().hex
     env = _env(HRNN_TEST_RAY=marker)
-    pattern = str(ws / "solutions" / "sigterm" / "versions" / "*" / "ray" / "*" / "attempt-1" / "trial_*" /
-                  "checkpoint_*")
+    pattern = str(ws / "solutions" / "sigterm" / "versions" / "*" / "ray" / "**" / "checkpoint_*")
     seen = {}
 
     def inspect(proc):
