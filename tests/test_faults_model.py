@@ -229,7 +229,9 @@ def test_a_careless_rerun_is_refused_and_the_right_command_still_resumes(trained
                                                  RunOptions(device="cpu", quiet=True))
     assert resumed == {"solutionVersionArn": arn}
     assert version.read_describe()["status"] == "ACTIVE"
-    assert [e["epoch"] for e in version.read_trials()[0]["history"]] == [1, 2]  # epoch 1 from the checkpoint
+    row = version.read_trials()[0]
+    assert [e["epoch"] for e in row["history"]] == [1, 2]  # epoch 1 from the checkpoint
+    assert row["started_at"] < row["ended_at"]  # the report's time axis
 
 
 def test_a_failed_version_still_names_its_arn(trained, tmp_path):
