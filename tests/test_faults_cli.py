@@ -114,6 +114,17 @@ def test_skeletons_and_input_documents_for_every_command(capsys, version, tmp_pa
     assert rc == 254 and "aliases" in err
 
 
+def test_create_solution_from_options_alone(capsys, tmp_path):
+    config = json.dumps(REQUEST["solutionConfig"])
+    created = ok(capsys, "create-solution", "--name", "from-options", "--recipe-arn", RECIPE, "--no-perform-hpo",
+                 "--solution-config", config, "--workspace", tmp_path / "ws")
+    assert created == {"solutionArn": SOLUTION.replace("cli-faults", "from-options")}
+    described = ok(capsys, "describe-solution", "--solution-arn", created["solutionArn"], "--workspace", tmp_path / "ws")
+    assert described["solution"]["solutionConfig"] == REQUEST["solutionConfig"]
+    rc, _, err = run(capsys, "create-solution", "--name", "x", "--solution-config", "{oops", "--workspace", tmp_path)
+    assert rc == 252 and "not valid JSON" in err
+
+
 def test_version_and_help_for_every_option(capsys):
     rc, out, _ = run(capsys, "--version")
     assert rc == 0 and re.match(r"^hrnn/\S+ Python/\S+ \w+/\S+ botocore/\S+$", out.strip()), out

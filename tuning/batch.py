@@ -19,37 +19,20 @@ from hrnn.artifact import LoadedModel, check_num_results
 from hrnn.atomic import atomic_write_text
 from hrnn.errors import InvalidInputException, ResourceAlreadyExistsException
 
-from .workspace import read_regular_file, storage_error
+from .files import nesting_depth, read_regular_file, strict_json
+from .workspace import storage_error
 
 CHUNK = 1024
 MAX_INPUT_BYTES = 1 << 30
 MAX_LINE_DEPTH = 32
 
 
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _depth(text: str) -> int:
-    """How deeply brackets nest outside strings (cheap: strings are removed first)."""
-    import re
-
-    deepest = depth = 0
-    for ch in re.sub(r'"(?:[^"\\]|\\.)*"', "", text):
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def _parse_line(line: str) -> tuple[object, str | None, str | None]:
     """(input object, user id, error message)."""
-    if line.count("[") + line.count("{") > MAX_LINE_DEPTH and _depth(line) > MAX_LINE_DEPTH:
+    if line.count("[") + line.count("{") > MAX_LINE_DEPTH and nesting_depth(line) > MAX_LINE_DEPTH:
         return line[:200], None, f"Invalid JSON: nested more than {MAX_LINE_DEPTH} levels deep."
     try:
-        obj = json.loads(line, parse_constant=_refuse_constant)
+        obj = strict_json(line)
     except json.JSONDecodeError as exc:
         return line[:1000], None, f"Invalid JSON: {exc.msg} at column {exc.colno}."
     except (ValueError, RecursionError) as exc:  # NaN/Infinity, an integer too long to read

@@ -100,6 +100,8 @@ def add_command(sub, command: Command) -> None:
             kwargs["metavar"] = option.names[0].lstrip("-").upper().replace("-", "_")
         if option.kind in ("integer", "number"):
             kwargs["type"] = _number(option)
+        elif option.kind == "json":
+            kwargs["type"] = _json_value
         if option.choices:
             kwargs["choices"] = option.choices
         if option.positional:
@@ -125,6 +127,24 @@ def _number(option: Option):
         return value
     convert.__name__ = option.kind
     return convert
+
+
+def _json_value(text: str):
+    """A JSON option value: the text itself, or file://path (as the AWS CLI reads parameter files)."""
+    from .files import nesting_depth, strict_json
+    from .request.loading import MAX_DEPTH, read_text_file
+
+    if text.startswith("file://"):
+        text = read_text_file(text, "parameter")
+    if nesting_depth(text) > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"nested more than {MAX_DEPTH} levels deep")
+    try:
+        return strict_json(text)
+    except (ValueError, RecursionError) as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({str(exc)[:100]})") from None
+
+
+_json_value.__name__ = "JSON"
 
 
 def members(args: argparse.Namespace, command: Command) -> dict:

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,8 @@ from pathlib import Path
 from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.errors import (InvalidInputException, LimitExceededException, ResourceAlreadyExistsException,
                          ResourceNotFoundException, ServiceError)
+
+from .files import read_regular_file, strict_json
 
 REGION = "local"
 ACCOUNT = "000000000000"
@@ -103,35 +104,12 @@ def read_json(path: Path) -> dict:
     if len(data) > MAX_JSON_BYTES:
         raise damaged(path, "larger than any file this program writes")
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        value = strict_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise damaged(path, f"not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):
         raise damaged(path, "not a JSON object")
     return value
-
-
-def read_regular_file(path: str | os.PathLike, limit: int) -> bytes | None:
-    """Up to ``limit + 1`` bytes of a regular file; None for anything else (a FIFO, a device, a directory).
-    Opened without blocking and checked on the open descriptor, so a FIFO never hangs the reader."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def comparable_request(request: dict) -> dict:

@@ -12,15 +12,14 @@ recursion limit near 1000 levels, and deep values make every later step fragile)
 from __future__ import annotations
 
 import json
-import re
 from typing import Callable
 
 from hrnn.errors import InvalidInputException
 
+from ..files import nesting_depth, read_regular_file, strict_json
 from ..shapes import MAX_DEPTH, json_type
 
 MAX_REQUEST_BYTES = 1024 * 1024
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def load_request(source: str) -> dict:
@@ -46,8 +45,6 @@ def _path_of(source: str) -> str:
 
 def read_text_file(source: str, what: str) -> str:
     """A small UTF-8 regular file named by a path or ``file://`` URI."""
-    from ..workspace import read_regular_file
-
     path = _path_of(source)
     if not path:
         raise InvalidInputException(f"Cannot read the {what}: {source!r} names no file (write file://path/to/file).")
@@ -79,23 +76,10 @@ def _kind(path: str) -> str:
             "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket or other special file")
 
 
-def nesting_depth(text: str) -> int:
-    """How deeply JSON brackets nest in ``text``, outside strings (a linear scan, no recursion)."""
-    deepest = depth = 0
-    for token in re.finditer(r"[\[\]{}]", _STRINGS.sub("", text)):
-        depth += 1 if token.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
-
-
 def _decode(text: str, origin: str, yaml: bool = False) -> dict:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BYTES:
         raise InvalidInputException(f"The {origin} is larger than {MAX_REQUEST_BYTES // 1024} KiB.")
-    parse: Callable[[str], object] = _yaml if yaml else (lambda t: json.loads(t, parse_constant=_refuse_constant))
+    parse: Callable[[str], object] = _yaml if yaml else strict_json
     if not yaml and nesting_depth(text) > MAX_DEPTH:
         raise InvalidInputException(f"The {origin} is nested more than {MAX_DEPTH} levels deep.")
     try:
