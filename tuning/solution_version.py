@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import time
 import traceback
 
@@ -104,8 +105,6 @@ def _run(version: VersionFiles, arn: str, request: SolutionRequest, raw_request:
 
         write_report(version)
     except Exception as exc:  # noqa: BLE001 - a report problem must not fail an ACTIVE version
-        import sys
-
         sys.stderr.write(f"warning: the HTML report of {arn} could not be written: {exc}\n")
     return arn
 
@@ -126,7 +125,10 @@ def _claim_version(workspace: Workspace, name: str, job: dict) -> tuple[VersionF
         latest = versions[-1]
         described = latest.read_describe()
         if described["status"] in UNFINISHED:
-            previous = {k: v for k, v in latest.read_job().items() if k in job}
+            # An older release kept the interactions file in describe.json and had no job.json.
+            recorded = latest.read_job() or {"interactions": described.get("interactions"), "maxEpochs": None,
+                                             "storage": None}
+            previous = {k: v for k, v in recorded.items() if k in job}
             if previous == job:
                 return latest, True
             if described["status"] != STOPPED:
