@@ -150,15 +150,14 @@ _json_value.__name__ = "JSON"
 def members(args: argparse.Namespace, command: Command) -> dict:
     """The command's input: the document (``--cli-input-json``/``--cli-input-yaml``), with the options given
     on the command line over it. Types and required members are checked here (usage errors)."""
-    from .request.loading import load_document
-
     document: dict = {}
     if args.cli_input_json and args.cli_input_yaml:
         raise UsageError("give --cli-input-json or --cli-input-yaml, not both")
-    if args.cli_input_json:
-        document = load_document(args.cli_input_json, "--cli-input-json")
-    elif args.cli_input_yaml:
-        document = load_document(args.cli_input_yaml, "--cli-input-yaml", yaml=True)
+    if args.cli_input_json or args.cli_input_yaml:
+        from .request.loading import load_document  # imported only when needed: it brings the validators
+
+        document = (load_document(args.cli_input_json, "--cli-input-json") if args.cli_input_json else
+                    load_document(args.cli_input_yaml, "--cli-input-yaml", yaml=True))
     by_name = {name: o for o in command.options for name in (o.member, *o.aliases)}
     values: dict = {}
     for key, value in document.items():
