@@ -187,9 +187,16 @@ def _hold_lock(path: Path) -> subprocess.Popen:
     return proc
 
 
-def test_a_second_run_on_a_solution_is_refused_while_one_trains(trained):
-    ws = trained["ws"]
-    before = [v.id for v in ws.versions("model-faults")]
+def test_a_second_run_on_a_solution_is_refused_while_one_trains(trained, tmp_path):
+    ws = Workspace.at(tmp_path / "ws")
+    operations.create_solution(ws, REQUEST)
+    # The first run has just claimed its version (CREATE PENDING, no process id anywhere in it) and holds the
+    # lock, from another process (think: another host on the shared workspace).
+    pending = ws.version("model-faults", "0badc0de")
+    pending.write_job({"interactions": str(trained["interactions"].resolve()), "maxEpochs": 1, "storage": None})
+    pending.write_describe({"solutionVersionArn": SOLUTION + "/0badc0de", "status": "CREATE PENDING",
+                            "creationDateTime": 9e9, "lastUpdatedDateTime": 9e9})
+    before = pending.describe.read_text()
     holder = _hold_lock(ws.lock_file("model-faults"))
     try:
         with pytest.raises(ResourceInUseException, match="in progress.*other"):
@@ -197,7 +204,8 @@ def test_a_second_run_on_a_solution_is_refused_while_one_trains(trained):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert [v.id for v in ws.versions("model-faults")] == before  # nothing was created or taken over
+    assert [v.id for v in ws.versions("model-faults")] == ["0badc0de"]  # nothing created
+    assert pending.describe.read_text() == before  # nor taken over
 
 
 def _interrupted_version(ws: Workspace, interactions: Path, max_epochs: int | None) -> str:

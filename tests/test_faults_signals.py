@@ -21,6 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from hrnn.synth import generate_interactions, write_interactions
 from tuning.ray_env import kill_processes, ray_processes
 from tuning.workspace import Workspace
@@ -135,7 +137,10 @@ def _listening(pids: set[int]) -> list[tuple[int, str, str, int]]:
     return found
 
 
-def test_sigterm_stops_an_hpo_cleanly_its_ray_listens_on_loopback_with_auth_and_it_resumes(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_an_hpo_cleanly_its_ray_listens_on_loopback_with_auth_and_it_resumes(tmp_path, signum, status):
+    """SIGINT as a terminal sends it (to the process group), SIGTERM as a supervisor does (to the process)."""
+    name = signal.Signals(signum).name
     command, ws = _setup(tmp_path, {
         "name": "sigterm", "recipeArn": RECIPE, "performHPO": True,
         "solutionConfig": {
@@ -157,12 +162,12 @@ def test_sigterm_stops_an_hpo_cleanly_its_ray_listens_on_loopback_with_auth_and_
         seen["gcs_env"] = Path(f"/proc/{gcs[0]}/environ").read_bytes().split(b"\0") if gcs else []
 
     try:
-        rc, out, err = _signal_when(command, pattern, signal.SIGTERM, env, inspect)
+        rc, out, err = _signal_when(command, pattern, signum, env, inspect)
     finally:
         leftovers = ray_processes(None, f"HRNN_TEST_RAY={marker}")
         kill_processes(leftovers, timeout=4)
-    arn = _clean_stop(rc, out, err, 143, "SIGTERM")
-    _stopped(ws, arn, "SIGTERM")
+    arn = _clean_stop(rc, out, err, status, name)
+    _stopped(ws, arn, name)
 
     sockets = seen["sockets"]
     listeners = {seen["names"].get(pid) for pid, *_ in sockets}
