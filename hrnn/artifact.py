@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -99,20 +99,34 @@ class LoadedModel:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "LoadedModel":
+        """Read a model directory, checking every file against the others before trusting it.
+
+        A directory is data someone else may have written: a damaged or hostile one (truncated or pickled
+        code in ``weights.pt``, ``model.json`` with unknown keys or absurd sizes, files that disagree)
+        raises ``ResourceNotFoundException`` saying what is wrong, never a traceback, and nothing is
+        allocated from a size it states before that size is checked against the files themselves.
+        """
         directory = Path(directory)
         if not (directory / "model.json").exists():
             raise ResourceNotFoundException(f"No trained model in {str(directory)!r} (model.json is missing).")
-        info = json.loads((directory / "model.json").read_text())
-        model = HRNN(ModelConfig(**info["model"]))
-        model.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
-        model.eval()
-        states = torch.load(directory / "user_states.pt", map_location="cpu", weights_only=True)
-        items = read_ipc(directory / "items.arrow")
+        info = _read_model_json(directory)
+        items = _read_table(directory, "items.arrow", {"item_id": pa.types.is_string, "count": pa.types.is_integer})
+        users = _read_table(directory, "users.arrow", {"user_id": pa.types.is_string})
+        if info["n_items"] != items.num_rows:
+            raise _damaged(directory, f"model.json says {info['n_items']} items, items.arrow has {items.num_rows}")
+        config = ModelConfig(**info["model"])
+        if config.n_items != items.num_rows:
+            raise _damaged(directory, "model.json's model.n_items disagrees with items.arrow")
+        model = _load_weights(directory, config)
+        states = _load_user_states(directory, users.num_rows, config.hidden_dimension)
+        counts = items.column("count").to_numpy().copy()
+        if (counts < 0).any():
+            raise _damaged(directory, "items.arrow has negative counts")
         return cls(
             model=model,
             item_ids=items.column("item_id").combine_chunks(),
-            item_counts=items.column("count").to_numpy().copy(),
-            user_ids=read_ipc(directory / "users.arrow").column("user_id").combine_chunks(),
+            item_counts=counts,
+            user_ids=users.column("user_id").combine_chunks(),
             user_states=states["states"],
             start_states=states["start_states"],
             last_time=states["last_time"],
@@ -160,6 +174,96 @@ class LoadedModel:
     def _item_list(self, items: np.ndarray, scores: np.ndarray) -> dict:
         ids = self.item_ids.take(pa.array(items)).to_pylist()
         return {"itemList": [{"itemId": i, "score": round(float(s), 7)} for i, s in zip(ids, scores)]}
+
+
+def _damaged(directory: Path, detail: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"The model in {str(directory)!r} is damaged: {detail}.")
+
+
+MAX_MODEL_JSON = 16 * 1024 * 1024
+MODEL_KEYS = {"format_version", "model", "hyperparameters", "training", "n_items", "n_users", "session_timeout_seconds"}
+
+
+def _read_model_json(directory: Path) -> dict:
+    path = directory / "model.json"
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_MODEL_JSON:
+            raise _damaged(directory, "model.json is not a regular file of a sensible size")
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _damaged(directory, f"model.json cannot be read ({str(exc)[:200]})") from None
+    if not isinstance(info, dict) or not MODEL_KEYS <= set(info) or info.get("format_version") != FORMAT_VERSION:
+        raise _damaged(directory, f"model.json must have the keys {sorted(MODEL_KEYS)} and format_version "
+                                  f"{FORMAT_VERSION}")
+    model = info["model"]
+    expected = {f.name for f in fields(ModelConfig)}
+    ok = (isinstance(model, dict) and set(model) == expected and _whole(model["n_items"], 1, 1 << 31)
+          and _whole(model["hidden_dimension"], 1, 4096) and isinstance(model["hierarchical"], bool)
+          and isinstance(model["dropout"], (int, float)) and 0.0 <= model["dropout"] < 1.0
+          and _whole(info["n_items"], 1, 1 << 31) and _whole(info["n_users"], 0, 1 << 31))
+    timeout = info["session_timeout_seconds"]
+    if not ok or isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e12:
+        raise _damaged(directory, "model.json's model settings, counts or session timeout are out of range")
+    return info
+
+
+def _whole(value: object, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _read_table(directory: Path, name: str, columns: dict) -> pa.Table:
+    try:
+        table = read_ipc(directory / name)
+    except (OSError, pa.ArrowException) as exc:
+        raise _damaged(directory, f"{name} cannot be read ({str(exc)[:200]})") from None
+    for column, is_type in columns.items():
+        if column not in table.column_names or not is_type(table.schema.field(column).type):
+            raise _damaged(directory, f"{name} has no {column} column of the right type")
+    return table
+
+
+def _load_weights(directory: Path, config: ModelConfig) -> HRNN:
+    """The weights, checked against the shapes the config implies (computed on the meta device, so a
+    config is checked without allocating what it states)."""
+    with torch.device("meta"):
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in HRNN(config).state_dict().items()}
+    budget = sum(torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
+                 for shape, dtype in expected.values())
+    path = directory / "weights.pt"
+    try:
+        if path.stat().st_size > 2 * budget + (1 << 20):
+            raise _damaged(directory, "weights.pt is larger than the model it should hold")
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except ResourceNotFoundException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, or pickled code that weights_only refused
+        raise _damaged(directory, f"weights.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(weights, dict) or {k: (tuple(v.shape), v.dtype) for k, v in weights.items()
+                                         if isinstance(v, torch.Tensor)} != expected or len(weights) != len(expected):
+        raise _damaged(directory, "weights.pt does not hold the weights model.json describes")
+    model = HRNN(config)
+    model.load_state_dict(weights)
+    model.eval()
+    return model
+
+
+def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
+    path = directory / "user_states.pt"
+    try:
+        if path.stat().st_size > 2 * n_users * (2 * hidden * 4 + 9) + (1 << 20):
+            raise _damaged(directory, "user_states.pt is larger than the users it should hold")
+        states = torch.load(path, map_location="cpu", weights_only=True)
+    except ResourceNotFoundException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see _load_weights
+        raise _damaged(directory, f"user_states.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
+    shapes = {"states": ((n_users, hidden), torch.float32), "start_states": ((n_users, hidden), torch.float32),
+              "last_time": ((n_users,), torch.int64), "known": ((n_users,), torch.bool)}
+    if not isinstance(states, dict) or not set(shapes) <= set(states) or any(
+            not isinstance(states[k], torch.Tensor) or (tuple(states[k].shape), states[k].dtype) != v
+            for k, v in shapes.items()):
+        raise _damaged(directory, "user_states.pt does not match users.arrow and the model's size")
+    return states
 
 
 def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
