@@ -20,9 +20,10 @@ def _in_progress(workspace, arn: str, timeout: float = 120) -> int:
     """The pid training the version, once it trains (its describe.json says IN_PROGRESS)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        described = Workspace.at(workspace).resolve_version(arn).read_describe()
-        if described["status"] == "CREATE IN_PROGRESS" and alive(described.get("pid")):
-            return described["pid"]
+        version = Workspace.at(workspace).resolve_version(arn)
+        described, pid = version.read_describe(), version.read_job().get("pid")
+        if described["status"] == "CREATE IN_PROGRESS" and alive(pid):
+            return pid
         assert described["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS"), described
         time.sleep(0.1)
     raise AssertionError("the version never started training")
@@ -72,7 +73,7 @@ def test_a_killed_server_adopts_or_resumes_its_training_and_keeps_what_was_activ
         assert [v["solutionVersionArn"] for v in api.list_solution_versions(solutionArn=slow)["solutionVersions"]] == [
             training]  # the same version, resumed: no new one
         log = (workspace / "logs" / "solution-version" / "slow" / f"{training[-8:]}.log").read_text()
-        assert "resuming from" in log
+        assert "resuming after epoch" in log  # from the checkpoint, not from scratch
         assert api.describe_solution_version(solutionVersionArn=active)["solutionVersion"]["status"] == "ACTIVE"
         assert api.describe_campaign(campaignArn=campaign)["campaign"]["status"] == "ACTIVE"
         after = client(third.endpoint, "personalize-runtime").get_recommendations(campaignArn=campaign, userId="1")

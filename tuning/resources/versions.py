@@ -111,10 +111,11 @@ def create_solution_version(service, request: dict) -> dict:
         now = time.time()
         base = {k: solution[k] for k in ("recipeArn", "performHPO", "performAutoML", "solutionConfig",
                                          "datasetGroupArn", "eventType") if k in solution}
+        # job.json first: the child resumes this version only when it is started the same way.
+        version.write_job({"interactions": interactions, **_run_options(service).identity()})
         version.write_describe({"name": f"{name}-{version.id}", "solutionVersionArn": arn,
                                 "solutionArn": solution["solutionArn"], **base, "trainingMode": "FULL",
-                                "status": PENDING, "creationDateTime": now, "lastUpdatedDateTime": now,
-                                "interactions": interactions})
+                                "status": PENDING, "creationDateTime": now, "lastUpdatedDateTime": now})
     service.jobs.submit(_job(service, name, version.id))
     return {"solutionVersionArn": arn}
 
@@ -153,14 +154,21 @@ def stop_solution_version_creation(service, request: dict) -> dict:
     name, key = version.path.parent.parent.name, _key(version)
     if described["status"] == IN_PROGRESS:
         _write_status(version, STOPPING)
-    if not service.jobs.active(KIND, key) and alive(described.get("pid")):
-        service.jobs.submit(_job(service, name, version.id, pid=described["pid"]))  # a process we did not start
+    pid = version.read_job().get("pid")
+    if not service.jobs.active(KIND, key) and alive(pid):
+        service.jobs.submit(_job(service, name, version.id, pid=pid))  # a process we did not start
     if not service.jobs.stop(KIND, key):
         _write_status(version, STOPPED)
     return {}
 
 
 # ---- the job --------------------------------------------------------------------------------------------
+
+def _run_options(service):
+    from ..run_options import RunOptions
+
+    return RunOptions(**service.run_options)
+
 
 def _key(version) -> str:
     return f"{version.path.parent.parent.name}/{version.id}"
@@ -186,8 +194,6 @@ def _job(service, name: str, version_id: str, pid: int | None = None) -> Job:
 def _write_status(version, status: str, **fields) -> None:
     described = version.read_describe()
     described.pop("failureReason", None)
-    if status in (STOPPED, FAILED):
-        described.pop("pid", None)
     version.write_describe({**described, "status": status, "lastUpdatedDateTime": time.time(), **fields})
 
 
@@ -199,7 +205,8 @@ def resume(service) -> None:
             described = version.read_describe()
             if described["status"] not in UNFINISHED:
                 continue
-            pid = described.get("pid") if alive(described.get("pid")) else None
+            pid = version.read_job().get("pid")
+            pid = pid if alive(pid) else None
             if described["status"] == STOPPING and pid is None:
                 _write_status(version, STOPPED)
                 continue
@@ -214,7 +221,7 @@ def run_version_job(root: str, key: str, options: str) -> None:
 
     name, version_id = key.split("/")
     workspace = Workspace(Path(root))
-    interactions = workspace.version(name, version_id).read_describe()["interactions"]
+    interactions = workspace.version(name, version_id).read_job()["interactions"]
     arn = run(workspace, solution_arn(name), interactions, RunOptions(**json.loads(options)))
     if arn != version_arn(name, version_id):
         raise RuntimeError(f"trained {arn} instead of {version_arn(name, version_id)}")

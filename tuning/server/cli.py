@@ -40,7 +40,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--inference-threads", type=int, default=1, help="threads scoring GetRecommendations batches")
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per HPO trial (as for create-solution-version)")
-    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per HPO trial (default 1)")
     p.add_argument("--max-epochs", type=int, default=None, help="cap every trial's epochs (quick runs, tests)")
     p.add_argument("--storage", default=None, help="Ray Tune storage path or URI (shared storage on a cluster)")
     p.set_defaults(func=cmd_serve)
