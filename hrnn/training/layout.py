@@ -22,7 +22,7 @@ class EventTensors:
     gaps: torch.Tensor
     session_start: torch.Tensor
     user_start: torch.Tensor
-    target: torch.Tensor  # next item in the same session, or -1
+    target: torch.Tensor  # next item of the same user, or -1
     weight: torch.Tensor  # loss weight (recency mask x event weight)
 
     @classmethod
@@ -48,33 +48,52 @@ class EventTensors:
         )
 
 
+def slot_assignment(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Users (with events) and the slot each one goes to, longest users first (LPT).
+
+    In rounds of ``batch_size``, the longest remaining users go to the slots with the least work so far,
+    the longest of a round to the least loaded slot. The shortest users come last and even out the ends,
+    so the slots finish within about one short user of each other whenever the longest user is shorter
+    than a slot's share of the events. Users of equal length are taken in a random order.
+    """
+    users = rng.permutation(len(lengths))
+    users = users[lengths[users] > 0]
+    users = users[np.argsort(-lengths[users], kind="stable")]
+    slots = np.empty(len(users), dtype=np.int64)
+    load = np.zeros(batch_size, dtype=np.int64)
+    for lo in range(0, len(users), batch_size):
+        group = users[lo:lo + batch_size]
+        chosen = np.argsort(load, kind="stable")[:len(group)]
+        slots[lo:lo + len(group)] = chosen
+        load[chosen] += lengths[group]
+    return users, slots
+
+
 def slot_layout(lengths: np.ndarray, offsets: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """[steps, batch] absolute event indices (-1 = empty) for one epoch of user-parallel mini-batches.
 
-    Users are shuffled, then cut into ``batch_size`` contiguous runs of nearly equal event counts; slot b
-    walks its run user after user, which is what refilling a slot with the next user produces.
+    Users go to slots by :func:`slot_assignment` (balanced, so GPU-sized batches stay full); each slot then
+    walks its users one after the other in a random order, which is what refilling a slot with the next user
+    produces. No user is split between slots.
     """
-    order = rng.permutation(len(lengths))
-    order = order[lengths[order] > 0]
-    lengths_o = lengths[order].astype(np.int64)
-    events = ranges_to_index(offsets[order], lengths_o)
-    total = len(events)
-    if total == 0:
+    batch_size = max(1, min(batch_size, int(np.count_nonzero(lengths))))
+    users, slots = slot_assignment(lengths, batch_size, rng)
+    if len(users) == 0:
         return np.full((0, batch_size), -1, dtype=np.int64)
-    batch_size = max(1, min(batch_size, len(order)))
-    user_ends = np.cumsum(lengths_o)
-    # Cut after the user whose end is nearest each ideal boundary, so no user is split between slots.
-    targets = (np.arange(1, batch_size) * total) / batch_size
-    after = np.minimum(np.searchsorted(user_ends, targets), len(user_ends) - 1)
-    before = np.maximum(after - 1, 0)
-    nearer = np.where(np.abs(user_ends[before] - targets) <= np.abs(user_ends[after] - targets), before, after)
-    cuts = np.concatenate([[0], user_ends[nearer], [total]])
-    cuts = np.maximum.accumulate(cuts)
-    slot_len = np.diff(cuts)
+    order = np.lexsort((rng.random(len(users)), slots))  # by slot, in a random order within each slot
+    users, slots = users[order], slots[order]
+    user_len = lengths[users].astype(np.int64)
+    events = ranges_to_index(offsets[users], user_len)
+    slot_len = np.bincount(slots, weights=user_len, minlength=batch_size).astype(np.int64)
+    slot_start = np.concatenate([[0], np.cumsum(slot_len)[:-1]])
+    # Position of each event within its slot: its rank among the slot's events (they are contiguous here).
+    pos = np.arange(len(events)) - np.repeat(slot_start[slots], user_len)
     steps = int(slot_len.max())
     layout = np.full((steps, batch_size), -1, dtype=np.int64)
-    slot_of = np.repeat(np.arange(batch_size), slot_len)
-    pos = np.arange(total) - np.repeat(cuts[:-1], slot_len)
-    layout[pos, slot_of] = events
+    layout[pos, np.repeat(slots, user_len)] = events
     return layout
 
+
+def slot_fill(layout: np.ndarray) -> float:
+    """Fraction of the layout's slot-steps that hold an event."""
+    return float((layout >= 0).mean()) if layout.size else 1.0
