@@ -30,12 +30,13 @@ import torch
 from .atomic import atomic_path, atomic_write_json
 from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
-from .evaluation import HRNNScorer
+from .evaluation import HRNNScorer, topk_items
 from .model import HRNN, ModelConfig
 from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
+RECOMMEND_CHUNK = 128  # users scored at once
 FORMAT_VERSION = 1
 
 
@@ -129,40 +130,86 @@ class LoadedModel:
     def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS,
                   at_time: float | None = None) -> list[dict]:
         """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
-        ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
+        ``{"itemList": [{"itemId", "score"}, ...]}`` each.
+
+        Users are scored in chunks: one multiply gives every item's logit (untrained items get a bias of
+        -inf), ``torch.topk`` picks the best (ties by lower item index), and a score is the softmax
+        probability of the item, ``exp(logit - logsumexp(logits))``: no full sort, no full softmax."""
         check_num_results(num_results)
         lookup = self._user_lookup()
-        index = np.array([lookup.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
         known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
-        trained = torch.as_tensor(self.item_counts > 0)
-        k = min(num_results, int(trained.sum()))
+        k = min(num_results, int(np.count_nonzero(self.item_counts > 0)))
         out: list[dict] = [{} for _ in user_ids]
-        if known.any():
-            rows = np.flatnonzero(known)
+        rows = np.flatnonzero(known)
+        if len(rows):
             users = torch.as_tensor(index[rows])
             now = time.time() if at_time is None else at_time
             returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
             states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
-            logits = self.model.score_all(states).float()
-            logits = logits.masked_fill(~trained, float("-inf"))
-            probs = torch.softmax(logits, dim=1)
-            scores, items = _top(probs, k)
-            for r, s, i in zip(rows, scores, items):
-                out[r] = self._item_list(i, s)
+            scores, items = self._score_top(states, k)
+            for r, item_list in zip(rows, self._item_lists(items, scores)):
+                out[r] = item_list
         if (~known).any():
             counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
-            probs = (counts / counts.sum()).unsqueeze(0)
-            scores, items = _top(probs, k)
+            scores, items = _top((counts / counts.sum()).unsqueeze(0), k)
+            popular = self._item_lists(items, scores)[0]
             for r in np.flatnonzero(~known):
-                out[r] = self._item_list(items[0], scores[0])
+                out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
         return out
 
-    def _item_list(self, items: np.ndarray, scores: np.ndarray) -> dict:
-        ids = self.item_ids.take(pa.array(items)).to_pylist()
-        return {"itemList": [{"itemId": i, "score": round(float(s), 7)} for i, s in zip(ids, scores)]}
+    def _score_top(self, states: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each state and their softmax probabilities over the trained items."""
+        model = self.model
+        if getattr(self, "_masked_bias", None) is None:
+            trained = torch.as_tensor(self.item_counts > 0)
+            self._masked_bias = model.item_bias.detach().float().masked_fill(~trained, float("-inf"))
+        weight = model.item_embedding.weight.detach().float()
+        scores, items = [], []
+        # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them.
+        for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
+            logits = torch.addmm(self._masked_bias, states[lo:lo + RECOMMEND_CHUNK].float(), weight.t())
+            top = top_indices(logits, k)
+            scores.append(torch.softmax(logits, dim=1).gather(1, top).numpy())
+            items.append(top.numpy())
+        return np.concatenate(scores), np.concatenate(items)
+
+    def _item_lists(self, items: np.ndarray, scores: np.ndarray) -> list[dict]:
+        """``{"itemList": ...}`` per row; the item ids of all rows are looked up at once."""
+        k = items.shape[1]
+        ids = self.item_ids.take(pa.array(items.reshape(-1))).to_pylist()
+        values = scores.astype(np.float64).tolist()
+        return [{"itemList": [{"itemId": i, "score": round(s, 7)} for i, s in zip(ids[j * k:(j + 1) * k], row)]}
+                for j, row in enumerate(values)]
 
 
-def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k by score, ties broken by lower item index (deterministic)."""
-    order = torch.argsort(probs, dim=1, descending=True, stable=True)[:, :k]
-    return probs.gather(1, order).numpy(), order.numpy()
+def top_indices(scores: torch.Tensor, k: int, block: int = 128) -> torch.Tensor:
+    """Indices of the ``k`` largest scores of each row, best first, ties broken by lower index (as
+    :func:`hrnn.evaluation.topk_items`), without a sort or a ``topk`` over whole rows: the rows are cut into
+    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and the answer is
+    the exact top ``k`` of the candidates. It is the exact top ``k`` of the row whenever the best block left
+    out has a smaller maximum than the ``k``-th best candidate; the other rows (ties) are redone in full."""
+    n, m = scores.shape
+    n_blocks = -(-m // block)
+    keep = min(n_blocks, k + 8)
+    if keep == n_blocks:
+        return torch.as_tensor(topk_items(scores, k))
+    padded = torch.nn.functional.pad(scores, (0, n_blocks * block - m), value=float("-inf"))
+    block_max = torch.nan_to_num(padded.view(n, n_blocks, block).amax(dim=2), nan=float("-inf"))
+    best, chosen = torch.topk(block_max, keep, dim=1)
+    chosen = chosen.sort(dim=1).values  # candidates in index order: ties still go to the lower index
+    columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
+    candidates = padded.gather(1, columns)
+    top = columns.gather(1, torch.as_tensor(topk_items(candidates, k)).to(scores.device))
+    kth = torch.nan_to_num(scores.gather(1, top[:, -1:]).squeeze(1), nan=float("-inf"))
+    unsafe = ~(best[:, -1] < kth)
+    if bool(unsafe.any()):
+        rows = unsafe.nonzero().squeeze(1)
+        top[rows] = torch.as_tensor(topk_items(scores[rows], k)).to(scores.device)
+    return top
+
+
+def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` scores of each row and their indices, best first, ties broken by lower item index."""
+    top = top_indices(scores, k)
+    return scores.gather(1, top).numpy(), top.numpy()

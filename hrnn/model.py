@@ -222,7 +222,8 @@ class HRNN(nn.Module):
         initialisation run only on the rows where a new session of the same user starts, and user starts are
         zeroed only at steps that have one. The same state rules as :meth:`recur_masked`."""
         new_session = session_start & ~user_start
-        keep = torch.from_numpy(~user_start).unsqueeze(-1).to(gates.dtype)
+        device = gates.device
+        keep = torch.from_numpy(~user_start).unsqueeze(-1).to(device, gates.dtype)
         h_s, h_u = h_s.to(gates.dtype), h_u.to(gates.dtype)
         hierarchical = self.config.hierarchical
         states, replaced, starts = [], [], []
@@ -232,7 +233,7 @@ class HRNN(nn.Module):
                 h_s, h_u = h_s * keep[t], h_u * keep[t]
             rows = np.flatnonzero(new_session[t])
             if len(rows):
-                index = torch.from_numpy(rows)
+                index = torch.from_numpy(rows).to(device)
                 if hierarchical:  # the finished session's final state updates the user state
                     updated = self.user_update(h_s.index_select(0, index), h_u.index_select(0, index), deferred)
                     start = self.session_start_state(updated, deferred)
@@ -248,7 +249,7 @@ class HRNN(nn.Module):
         states = torch.stack(states)
         if replaced:
             flat = states.reshape(-1, states.shape[-1])
-            index = torch.from_numpy(np.concatenate(replaced))
+            index = torch.from_numpy(np.concatenate(replaced)).to(device)
             states = flat.index_copy(0, index, torch.cat(starts)).reshape(states.shape)
         return states, h_s, h_u
 

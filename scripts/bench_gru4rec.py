@@ -41,7 +41,8 @@ SETTINGS = ["64:2048:32", "32:2048:32", "64:0:32", "32:0:32", "64:2048:1"]  # ba
 
 
 def _data_file(events: int, items: int, seed: int, directory: Path) -> Path:
-    from scripts.bench_train import make_data
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_common import make_data
 
     path = directory / f"events-{events}-{items}-{seed}.npz"
     if not path.exists():

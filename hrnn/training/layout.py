@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,30 +50,49 @@ class EventTensors:
 
 
 def slot_assignment(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Users (with events) and the slot each one goes to, longest users first (LPT).
+    """Users (with events) and the slot each one goes to, so that the slots finish close together.
 
-    In rounds of ``batch_size``, the longest remaining users go to the slots with the least work so far,
-    the longest of a round to the least loaded slot. The shortest users come last and even out the ends,
-    so the slots finish within about one short user of each other whenever the longest user is shorter
-    than a slot's share of the events. Users of equal length are taken in a random order.
+    The long users (more than 1/32 of a slot's share of the events) go first, longest first, each to the
+    slot with the least work so far (LPT scheduling). The many short users, in a random order, then fill the
+    slots up to a common level (water filling): each slot takes the run of users whose middles fall in
+    its remaining capacity, so a slot ends within about half a short user of the level. A slot still runs
+    longer than its share when one user alone is longer than that share (no user is split).
     """
     users = rng.permutation(len(lengths))
     users = users[lengths[users] > 0]
-    users = users[np.argsort(-lengths[users], kind="stable")]
+    lens = lengths[users].astype(np.int64)
+    total = int(lens.sum())
     slots = np.empty(len(users), dtype=np.int64)
     load = np.zeros(batch_size, dtype=np.int64)
-    for lo in range(0, len(users), batch_size):
-        group = users[lo:lo + batch_size]
-        chosen = np.argsort(load, kind="stable")[:len(group)]
-        slots[lo:lo + len(group)] = chosen
-        load[chosen] += lengths[group]
+    long = np.flatnonzero(lens * 32 * batch_size > total)
+    long = long[np.argsort(-lens[long], kind="stable")]  # longest first; equal lengths in random order
+    heap = [(0, s) for s in range(batch_size)]
+    for u in long:
+        work, s = heapq.heappop(heap)
+        slots[u] = s
+        heapq.heappush(heap, (work + int(lens[u]), s))
+        load[s] += lens[u]
+    short = np.setdiff1d(np.arange(len(users)), long, assume_unique=True)  # still in the random order
+    capacity = np.maximum(_water_level(load, int(lens[short].sum())) - load, 0.0)
+    middles = np.cumsum(lens[short]) - lens[short] / 2.0  # a user goes where most of it fits
+    slots[short] = np.minimum(np.searchsorted(np.cumsum(capacity), middles, side="right"), batch_size - 1)
     return users, slots
+
+
+def _water_level(load: np.ndarray, volume: int) -> float:
+    """The level L with sum(max(L - load, 0)) == volume."""
+    ordered = np.sort(load).astype(np.float64)
+    below = np.cumsum(ordered)
+    k = np.arange(1, len(ordered) + 1)
+    levels = (volume + below) / k  # the level if exactly the k lowest slots are filled
+    fits = levels <= np.append(ordered[1:], np.inf)
+    return float(levels[int(np.argmax(fits))])
 
 
 def slot_layout(lengths: np.ndarray, offsets: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """[steps, batch] absolute event indices (-1 = empty) for one epoch of user-parallel mini-batches.
 
-    Users go to slots by :func:`slot_assignment` (balanced, so GPU-sized batches stay full); each slot then
+    Users go to slots by :func:`slot_assignment` (balanced, so large batches stay full); each slot then
     walks its users one after the other in a random order, which is what refilling a slot with the next user
     produces. No user is split between slots.
     """
