@@ -29,6 +29,10 @@ def fused_kernels_enabled(device: torch.device) -> bool:
     return device.type == "cuda" and os.environ.get("HRNN_FUSED_GRU", "1") != "0"
 
 
+def _fused(h: torch.Tensor) -> bool:
+    return h.is_cuda and fused_kernels_enabled(h.device)
+
+
 class DeferredGrad:
     """Collects the output gradients of one affine map ``y = x W^T + b`` (a GRU's recurrent multiply, a
     linear layer) over a window, with their inputs; :meth:`flush` adds the weight and bias gradients of
@@ -70,14 +74,15 @@ def _elementwise_backward(grad: torch.Tensor, h: torch.Tensor, rz: torch.Tensor,
     """Gradients of the input gates, of the recurrent gates and of ``h`` through the update gate only."""
     hidden = h.shape[1]
     r, z = rz[:, :hidden], rz[:, hidden:]
-    d_n = _aten.tanh_backward(torch.addcmul(grad, grad, z, value=-1.0), n)  # d(pre-tanh) = dh (1 - z) (1 - n^2)
+    d_gi = grad.new_empty(grad.shape[0], 3 * hidden)
+    d_n = d_gi[:, 2 * hidden:]
+    _aten.tanh_backward.grad_input(torch.addcmul(grad, grad, z, value=-1.0), n, grad_input=d_n)  # dh (1-z)(1-n^2)
     d_rz = torch.empty_like(rz)
     torch.mul(d_n, gh_n, out=d_rz[:, :hidden])
     torch.mul(grad, h - n, out=d_rz[:, hidden:])
-    d_gh = grad.new_empty(grad.shape[0], 3 * hidden)
-    _aten.sigmoid_backward.grad_input(d_rz, rz, grad_input=d_gh[:, :2 * hidden])
-    torch.mul(d_n, r, out=d_gh[:, 2 * hidden:])
-    d_gi = torch.cat([d_gh[:, :2 * hidden], d_n], dim=1)
+    _aten.sigmoid_backward.grad_input(d_rz, rz, grad_input=d_gi[:, :2 * hidden])
+    d_gh = d_gi.clone()  # the recurrent gates' gradient differs only in the n block: times r
+    d_gh[:, 2 * hidden:].mul_(r)
     return d_gi, d_gh, grad * z
 
 
@@ -89,7 +94,7 @@ class _GRUCell(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi, h, weight, bias, deferred):
         gh = torch.addmm(_as(bias, h.dtype), h, _as(weight, h.dtype).t())
-        fused = fused_kernels_enabled(h.device)
+        fused = _fused(h)
         if fused:
             out, workspace = _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())
             ctx.save_for_backward(h, weight, workspace)
@@ -142,7 +147,7 @@ def gru_cell(gi: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, bias: torc
     """One GRU step from precomputed input gates ``gi`` = ``x W_ih^T + b_ih`` ([B, 3H]) and state ``h``."""
     if not torch.is_grad_enabled():
         gh = torch.addmm(_as(bias, h.dtype), h, _as(weight, h.dtype).t())
-        if fused_kernels_enabled(h.device):
+        if _fused(h):
             return _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())[0]
         return _elementwise_forward(gi, gh, h)[0]
     return _GRUCell.apply(gi, h, weight, bias, deferred)

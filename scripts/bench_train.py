@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cached_data, count_ops, make_data, pad_catalogue, peak_rss_bytes, warmup_subset  # noqa: E402,F401
+from bench_common import cached_data, count_ops, pad_catalogue, peak_rss_bytes, warmup_subset  # noqa: E402
 from hrnn.model import ModelConfig  # noqa: E402
 from hrnn.training import Trainer, TrainConfig  # noqa: E402
 

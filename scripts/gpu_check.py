@@ -43,7 +43,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +56,8 @@ from hrnn.training import Trainer, TrainConfig  # noqa: E402
 FP32_TOL = 1e-4
 BF16_TOL = 2e-2
 GRAPH_TOL = 1e-5
+LAUNCH_APIS = frozenset({"cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
+                         "cudaGraphLaunch", "cudaMemcpyAsync", "cudaMemsetAsync"})
 AGREE_EPOCHS = 2
 
 
@@ -204,15 +205,27 @@ def launches(device, smoke: bool, seed: int) -> list[dict]:
         events = prof.events()
         ops = count_ops(events)
         n = max(len(windows), 1)
-        kernels = [e for e in events if getattr(e, "device_type", None) is not None
-                   and str(e.device_type).endswith("CUDA") and e.name not in ("cudaLaunchKernel",)]
-        busy = sum(e.device_time_total if hasattr(e, "device_time_total") else e.cuda_time_total
-                   for e in kernels) / 1e6
+        device_side = [e for e in events if str(getattr(e, "device_type", "")).endswith("CUDA")]
+        kernels = [e for e in device_side if not e.name.startswith(("Memcpy", "Memset"))]
+        api = [e for e in events if e.name in LAUNCH_APIS]
         out.append({"cuda_graphs": graphs and device.type == "cuda", "windows": len(windows),
                     "host_dispatched_per_window": sum(ops["dispatched"].values()) / n,
-                    "kernels_per_window": (len(kernels) / n) if device.type == "cuda" else sum(ops["kernels"].values()) / n,
-                    "gpu_busy_fraction": (busy / wall) if device.type == "cuda" else None, "profiled_seconds": wall})
+                    "host_launches_per_window": len(api) / n if device.type == "cuda" else None,
+                    "kernels_per_window": len(kernels) / n if device.type == "cuda" else sum(ops["kernels"].values()) / n,
+                    "gpu_busy_fraction": _busy(kernels) / (wall * 1e6) if device.type == "cuda" else None,
+                    "profiled_seconds": wall})
     return out
+
+
+def _busy(kernels) -> float:
+    """Microseconds in which at least one kernel ran (the union of the kernels' intervals)."""
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    total, end = 0.0, float("-inf")
+    for lo, hi in spans:
+        if hi > end:
+            total += hi - max(lo, end)
+            end = hi
+    return total
 
 
 def memory(device, smoke: bool, seed: int) -> list[dict]:
@@ -299,7 +312,8 @@ def print_report(r: dict, stream=sys.stdout) -> None:
           f"{'  (partial epoch)' if t['partial'] else ''}\n")
     for x in r.get("launches", []):
         busy = f"{x['gpu_busy_fraction']:.2f}" if x["gpu_busy_fraction"] is not None else "-"
-        w(f"  graphs {str(x['cuda_graphs']):<5}: {x['host_dispatched_per_window']:,.0f} host dispatches/window, "
+        launches = f", {x['host_launches_per_window']:,.0f} launches" if x["host_launches_per_window"] is not None else ""
+        w(f"  graphs {str(x['cuda_graphs']):<5}: {x['host_dispatched_per_window']:,.0f} host dispatches{launches}/window, "
           f"{x['kernels_per_window']:,.0f} kernels/window, GPU busy {busy}\n")
     for m in r.get("memory", []):
         peak = f"{m['peak_allocated_bytes'] / 2**30:.2f} GiB" if "peak_allocated_bytes" in m else "-"
