@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda", help="the CUDA device to check (cuda or cuda:N)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes; without CUDA, run everything on the CPU")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--seconds-per-config", type=float, default=12.0, help="cap on each timed throughput epoch")
+    p.add_argument("--seconds-per-config", type=float, default=10.0, help="cap on each timed throughput epoch")
     p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "launches", "memory", "packing"])
     for name in ("--child-data", "--child-barrier"):
         p.add_argument(name, help=argparse.SUPPRESS)
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" not in args.skip:
         report["memory"] = memory(device, args.smoke, args.seed)
     if "packing" not in args.skip:
-        report["packing"] = packing(device, args.smoke, args.seed, 1.0 if args.smoke else 15.0)
+        report["packing"] = packing(device, args.smoke, args.seed, 1.0 if args.smoke else 10.0)
     checks = [(c["case"] + " " + k, c[k]["ok"]) for c in report["agreement"] for k in ("fp32", "bf16", "graphs_vs_eager")
               if k in c]
     if report["fused_cell"] is not None:
