@@ -3,11 +3,16 @@ logQ-corrected) and the full softmax, both in fp32, weighted and summed over a w
 
 Written with autograd's operations, the sampled softmax concatenates two logit blocks, runs ``log_softmax``
 and gathers the targets, and its backward allocates and zero-fills several ``[T*B, B + negatives]`` tensors.
-Here the forward keeps the two blocks separate and exponentiates them in place (the row maximum and the
-row sum combine both), and the backward turns the saved probabilities into the logits' gradient in place,
-then runs the four matrix multiplies of the output layer and scatters the item rows' gradients into the
-gathered table rows (``index_add``). The saved buffers are consumed, so a graph cannot be back-propagated
-twice (autograd raises if it is).
+Here the large block (the shared negatives, or every item) costs as few passes over memory as possible:
+
+* its bias rides in the multiply (the states get a column of ones and the item rows a column of biases),
+  so no pass writes the bias and the backward's item-row multiply yields the bias gradient as its last column;
+* ``torch.softmax`` (one fused pass) gives its probabilities; its log-normaliser is ``max - log(max p)``,
+  and the in-batch block's is combined with it by ``logaddexp``;
+* the backward scales the saved probabilities into the logits' gradient in place, runs the output layer's
+  multiplies, and scatters the item rows' gradients into the gathered table rows (``index_add``).
+
+The saved buffers are consumed, so a graph cannot be back-propagated twice (autograd raises if it is).
 """
 
 from __future__ import annotations
@@ -17,49 +22,66 @@ import torch
 MASKED = -1e9  # the logit bias of an in-batch column without a target: exp() of it is exactly 0
 
 
+def _with_ones(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+
+
+def _softmax_block(states_1: torch.Tensor, rows_b: torch.Tensor):
+    """Probabilities of ``states_1 @ rows_b^T`` (bias in the last column) and their log-normaliser."""
+    logits = states_1.mm(rows_b.t())
+    row_max = logits.amax(dim=1)
+    probs = torch.softmax(logits, dim=1)
+    del logits
+    return probs, row_max - torch.log(probs.amax(dim=1))
+
+
 class _SampledSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, states, table, bias, targets, negatives, target_bias, negative_bias, weight):
         steps, batch, hidden = states.shape
-        flat = states.reshape(-1, hidden)
         t_emb = table.index_select(0, targets.reshape(-1)).reshape(steps, batch, hidden)
         t_bias = bias.index_select(0, targets.reshape(-1)).reshape(steps, 1, batch) + target_bias.unsqueeze(1)
         in_batch = torch.baddbmm(t_bias, states, t_emb.transpose(1, 2))  # [T, B, B]: column j = slot j's target
-        target_logit = in_batch.diagonal(dim1=1, dim2=2).clone().reshape(-1)
-        row_max = in_batch.amax(dim=2).reshape(-1)
-        n_neg = negatives.shape[0]
-        if n_neg:
-            n_emb = table.index_select(0, negatives)
-            sampled = torch.addmm(bias.index_select(0, negatives) + negative_bias, flat, n_emb.t())
-            row_max = torch.maximum(row_max, sampled.amax(dim=1))
-            sampled.sub_(row_max.unsqueeze(1)).exp_()
-        in_batch.sub_(row_max.reshape(steps, batch, 1)).exp_()
-        total = in_batch.sum(dim=2).reshape(-1)
-        if n_neg:
-            total = total + sampled.sum(dim=1)
-        losses = total.log().add_(row_max).sub_(target_logit)
-        ctx.save_for_backward(states, t_emb, in_batch, total, weight, targets,
-                              *((n_emb, sampled, negatives) if n_neg else ()))
+        target_logit = in_batch.diagonal(dim1=1, dim2=2).reshape(-1).clone()
+        batch_max = in_batch.amax(dim=2, keepdim=True)
+        in_batch.sub_(batch_max).exp_()  # exp(x - max): the in-batch probabilities up to a row scale
+        log_norm = in_batch.sum(dim=2).log_().add_(batch_max.squeeze(2)).reshape(-1)
+        batch_max = batch_max.reshape(-1)
+        saved = [states, t_emb, in_batch, weight, targets]
+        if negatives.shape[0]:
+            states_1 = _with_ones(states.reshape(-1, hidden))
+            rows_b = torch.cat([table.index_select(0, negatives),
+                                (bias.index_select(0, negatives) + negative_bias).unsqueeze(1)], dim=1)
+            probs, sampled_norm = _softmax_block(states_1, rows_b)
+            total = torch.logaddexp(log_norm, sampled_norm)
+            # global probabilities: in_batch * exp(max - total), probs * exp(sampled_norm - total)
+            saved += [torch.exp(batch_max - total), probs, torch.exp(sampled_norm - total), states_1, rows_b,
+                      negatives]
+        else:
+            total = log_norm
+            saved += [torch.exp(batch_max - total)]
+        ctx.save_for_backward(*saved)
         ctx.table_shape = table.shape
-        return torch.dot(losses, weight.reshape(-1))
+        return torch.dot(total - target_logit, weight.reshape(-1))
 
     @staticmethod
     def backward(ctx, grad):
-        states, t_emb, in_batch, total, weight, targets, *neg = ctx.saved_tensors
+        states, t_emb, in_batch, weight, targets, batch_share, *neg = ctx.saved_tensors
         steps, batch, hidden = states.shape
         row_grad = weight.reshape(-1) * grad
-        in_batch.mul_((row_grad / total).reshape(steps, batch, 1))  # softmax * dL/drow
+        in_batch.mul_((row_grad * batch_share).reshape(steps, batch, 1))  # softmax * dL/drow
         in_batch.diagonal(dim1=1, dim2=2).sub_(row_grad.reshape(steps, batch))
         d_states = torch.bmm(in_batch, t_emb)
         d_t_emb = torch.bmm(in_batch.transpose(1, 2), states).reshape(-1, hidden)
         d_table = states.new_zeros(ctx.table_shape).index_add_(0, targets.reshape(-1), d_t_emb)
         d_bias = states.new_zeros(ctx.table_shape[0]).index_add_(0, targets.reshape(-1), in_batch.sum(dim=1).reshape(-1))
         if neg:
-            n_emb, sampled, negatives = neg
-            sampled.mul_((row_grad / total).unsqueeze(1))
-            d_states.reshape(-1, hidden).addmm_(sampled, n_emb)
-            d_table.index_add_(0, negatives, sampled.t().mm(states.reshape(-1, hidden)))
-            d_bias.index_add_(0, negatives, sampled.sum(dim=0))
+            probs, sampled_share, states_1, rows_b, negatives = neg
+            probs.mul_((row_grad * sampled_share).unsqueeze(1))
+            d_states.reshape(-1, hidden).addmm_(probs, rows_b[:, :hidden])
+            d_rows = probs.t().mm(states_1)  # [N, H + 1]: the last column is the bias gradient
+            d_table.index_add_(0, negatives, d_rows[:, :hidden])
+            d_bias.index_add_(0, negatives, d_rows[:, hidden])
         return d_states, d_table, d_bias, None, None, None, None, None
 
 
@@ -78,26 +100,26 @@ def sampled_softmax_loss(states, table, bias, targets, negatives, target_bias, n
 class _FullSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, states, table, bias, targets, weight):
-        flat = states.reshape(-1, states.shape[-1])
-        logits = torch.addmm(bias, flat, table.t())
+        hidden = states.shape[-1]
+        states_1 = _with_ones(states.reshape(-1, hidden))
+        rows_b = torch.cat([table, bias.unsqueeze(1)], dim=1)
         labels = targets.reshape(-1, 1)
-        target_logit = logits.gather(1, labels).squeeze(1)
-        row_max = logits.amax(dim=1)
-        logits.sub_(row_max.unsqueeze(1)).exp_()
-        total = logits.sum(dim=1)
-        losses = total.log().add_(row_max).sub_(target_logit)
-        ctx.save_for_backward(flat, table, logits, total, weight, labels)
+        target_logit = (states_1 * rows_b.index_select(0, labels.squeeze(1))).sum(dim=1)
+        probs, log_norm = _softmax_block(states_1, rows_b)
+        ctx.save_for_backward(states_1, rows_b, probs, weight, labels)
         ctx.states_shape = states.shape
-        return torch.dot(losses, weight.reshape(-1))
+        return torch.dot(log_norm - target_logit, weight.reshape(-1))
 
     @staticmethod
     def backward(ctx, grad):
-        flat, table, probs, total, weight, labels = ctx.saved_tensors
+        states_1, rows_b, probs, weight, labels = ctx.saved_tensors
+        hidden = rows_b.shape[1] - 1
         row_grad = weight.reshape(-1) * grad
-        probs.mul_((row_grad / total).unsqueeze(1))
+        probs.mul_(row_grad.unsqueeze(1))
         probs.scatter_add_(1, labels, -row_grad.unsqueeze(1))
-        d_states = probs.mm(table).reshape(ctx.states_shape)
-        return d_states, probs.t().mm(flat), probs.sum(dim=0), None, None
+        d_states = probs.mm(rows_b[:, :hidden]).reshape(ctx.states_shape)
+        d_rows = probs.t().mm(states_1)
+        return d_states, d_rows[:, :hidden], d_rows[:, hidden], None, None
 
 
 def full_softmax_loss(states, table, bias, targets, weight):
