@@ -194,12 +194,16 @@ def top_indices(scores: torch.Tensor, k: int, block: int = 128) -> torch.Tensor:
     keep = min(n_blocks, k + 8)
     if keep == n_blocks:
         return torch.as_tensor(topk_items(scores, k))
-    padded = torch.nn.functional.pad(scores, (0, n_blocks * block - m), value=float("-inf"))
-    block_max = torch.nan_to_num(padded.view(n, n_blocks, block).amax(dim=2), nan=float("-inf"))
-    best, chosen = torch.topk(block_max, keep, dim=1)
+    whole = m // block * block  # the last, partial block is reduced on its own (no padded copy of the scores)
+    block_max = scores[:, :whole].reshape(n, -1, block).amax(dim=2)
+    if whole < m:
+        block_max = torch.cat([block_max, scores[:, whole:].amax(dim=1, keepdim=True)], dim=1)
+    best, chosen = torch.topk(torch.nan_to_num(block_max, nan=float("-inf")), keep, dim=1)
     chosen = chosen.sort(dim=1).values  # candidates in index order: ties still go to the lower index
     columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
-    candidates = padded.gather(1, columns)
+    past_end = columns >= m  # the partial block's missing columns: never candidates
+    candidates = scores.gather(1, columns.clamp(max=m - 1)).masked_fill(past_end, float("-inf"))
+    columns = columns.clamp(max=m - 1)
     top = columns.gather(1, torch.as_tensor(topk_items(candidates, k)).to(scores.device))
     kth = torch.nan_to_num(scores.gather(1, top[:, -1:]).squeeze(1), nan=float("-inf"))
     unsafe = ~(best[:, -1] < kth)
