@@ -183,32 +183,33 @@ class LoadedModel:
                 for j, row in enumerate(values)]
 
 
-def top_indices(scores: torch.Tensor, k: int, block: int = 128) -> torch.Tensor:
+def top_indices(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
     """Indices of the ``k`` largest scores of each row, best first, ties broken by lower index (as
     :func:`hrnn.evaluation.topk_items`), without a sort or a ``topk`` over whole rows: the rows are cut into
-    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and the answer is
-    the exact top ``k`` of the candidates. It is the exact top ``k`` of the row whenever the best block left
-    out has a smaller maximum than the ``k``-th best candidate; the other rows (ties) are redone in full."""
+    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and ``torch.topk``
+    picks the best ``k + 1`` of those. A row's answer is exact when the best block left out has a smaller
+    maximum than the ``k``-th pick and no two of the ``k + 1`` picks are equal (so the order needs no tie
+    rule); the other rows (ties, NaN) are redone by :func:`~hrnn.evaluation.topk_items` over the whole row."""
     n, m = scores.shape
     n_blocks = -(-m // block)
     keep = min(n_blocks, k + 8)
-    if keep == n_blocks:
-        return torch.as_tensor(topk_items(scores, k))
+    if keep == n_blocks or n == 0:
+        return torch.as_tensor(topk_items(scores, k)).to(scores.device)
     whole = m // block * block  # the last, partial block is reduced on its own (no padded copy of the scores)
     block_max = scores[:, :whole].reshape(n, -1, block).amax(dim=2)
     if whole < m:
         block_max = torch.cat([block_max, scores[:, whole:].amax(dim=1, keepdim=True)], dim=1)
-    best, chosen = torch.topk(torch.nan_to_num(block_max, nan=float("-inf")), keep, dim=1)
-    chosen = chosen.sort(dim=1).values  # candidates in index order: ties still go to the lower index
+    best, chosen = torch.topk(block_max, keep, dim=1)
     columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
     past_end = columns >= m  # the partial block's missing columns: never candidates
-    candidates = scores.gather(1, columns.clamp(max=m - 1)).masked_fill(past_end, float("-inf"))
     columns = columns.clamp(max=m - 1)
-    top = columns.gather(1, torch.as_tensor(topk_items(candidates, k)).to(scores.device))
-    kth = torch.nan_to_num(scores.gather(1, top[:, -1:]).squeeze(1), nan=float("-inf"))
-    unsafe = ~(best[:, -1] < kth)
-    if bool(unsafe.any()):
-        rows = unsafe.nonzero().squeeze(1)
+    candidates = scores.gather(1, columns).masked_fill(past_end, float("-inf"))
+    values, picks = torch.topk(candidates, k + 1, dim=1)
+    top = columns.gather(1, picks[:, :k])
+    exact = ((best[:, -1] < values[:, k - 1]) & (values[:, 1:] != values[:, :-1]).all(dim=1)
+             & ~values.isnan().any(dim=1))
+    if not bool(exact.all()):
+        rows = (~exact).nonzero().squeeze(1)
         top[rows] = torch.as_tensor(topk_items(scores[rows], k)).to(scores.device)
     return top
 

@@ -83,7 +83,7 @@ def make_trainer(args, data, sync_free: bool | None = None) -> Trainer:
     config = TrainConfig(bptt=args.bptt, batch_size=args.batch, num_negatives=args.negatives, epochs=args.epochs,
                          loss="sampled", seed=args.seed, device=args.device, momentum=args.momentum,
                          sync_free=sync_free, precision=args.precision)
-    return Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden,
+    return Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden, dropout=args.dropout,
                                       hierarchical=not args.session_only), config)
 
 
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--sync-free", action="store_true", help="time the sync-free (CUDA) path on this device")
     p.add_argument("--session-only", action="store_true", help="hierarchical=False")
+    p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="profile the timed epoch(s) with torch.profiler and print the top N ops by self time")
