@@ -36,6 +36,7 @@ from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
+RECOMMEND_CHUNK = 128  # users scored at once
 FORMAT_VERSION = 1
 
 
@@ -143,37 +144,57 @@ class LoadedModel:
     def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS,
                   at_time: float | None = None) -> list[dict]:
         """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
-        ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
+        ``{"itemList": [{"itemId", "score"}, ...]}`` each.
+
+        Users are scored in chunks: one multiply gives every item's logit (untrained items get a bias of
+        -inf), ``torch.topk`` picks the best (ties by lower item index), and a score is the softmax
+        probability of the item, ``exp(logit - logsumexp(logits))``: no full sort, no full softmax."""
         check_num_results(num_results)
         lookup = self._user_lookup()
-        index = np.array([lookup.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
         known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
-        trained = torch.as_tensor(self.item_counts > 0)
-        k = min(num_results, int(trained.sum()))
+        k = min(num_results, int(np.count_nonzero(self.item_counts > 0)))
         out: list[dict] = [{} for _ in user_ids]
-        if known.any():
-            rows = np.flatnonzero(known)
+        rows = np.flatnonzero(known)
+        if len(rows):
             users = torch.as_tensor(index[rows])
             now = time.time() if at_time is None else at_time
             returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
             states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
-            logits = self.model.score_all(states).float()
-            logits = logits.masked_fill(~trained, float("-inf"))
-            probs = torch.softmax(logits, dim=1)
-            scores, items = _top(probs, k)
-            for r, s, i in zip(rows, scores, items):
-                out[r] = self._item_list(i, s)
+            scores, items = self._score_top(states, k)
+            for r, item_list in zip(rows, self._item_lists(items, scores)):
+                out[r] = item_list
         if (~known).any():
             counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
-            probs = (counts / counts.sum()).unsqueeze(0)
-            scores, items = _top(probs, k)
+            scores, items = _top((counts / counts.sum()).unsqueeze(0), k)
+            popular = self._item_lists(items, scores)[0]
             for r in np.flatnonzero(~known):
-                out[r] = self._item_list(items[0], scores[0])
+                out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
         return out
 
-    def _item_list(self, items: np.ndarray, scores: np.ndarray) -> dict:
-        ids = self.item_ids.take(pa.array(items)).to_pylist()
-        return {"itemList": [{"itemId": i, "score": round(float(s), 7)} for i, s in zip(ids, scores)]}
+    def _score_top(self, states: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each state and their softmax probabilities over the trained items."""
+        model = self.model
+        if getattr(self, "_masked_bias", None) is None:
+            trained = torch.as_tensor(self.item_counts > 0)
+            self._masked_bias = model.item_bias.detach().float().masked_fill(~trained, float("-inf"))
+        weight = model.item_embedding.weight.detach().float()
+        scores, items = [], []
+        # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them.
+        for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
+            logits = torch.addmm(self._masked_bias, states[lo:lo + RECOMMEND_CHUNK].float(), weight.t())
+            top = top_indices(logits, k)
+            scores.append(torch.softmax(logits, dim=1).gather(1, top).numpy())
+            items.append(top.numpy())
+        return np.concatenate(scores), np.concatenate(items)
+
+    def _item_lists(self, items: np.ndarray, scores: np.ndarray) -> list[dict]:
+        """``{"itemList": ...}`` per row; the item ids of all rows are looked up at once."""
+        k = items.shape[1]
+        ids = self.item_ids.take(pa.array(items.reshape(-1))).to_pylist()
+        values = scores.astype(np.float64).tolist()
+        return [{"itemList": [{"itemId": i, "score": round(s, 7)} for i, s in zip(ids[j * k:(j + 1) * k], row)]}
+                for j, row in enumerate(values)]
 
 
 def _damaged(directory: Path, detail: str) -> ResourceNotFoundException:
@@ -266,7 +287,38 @@ def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
     return states
 
 
-def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k by score, ties broken by lower item index (deterministic); linear in the items, not a full sort."""
-    order = torch.from_numpy(topk_items(probs, k))
-    return probs.gather(1, order).numpy(), order.numpy()
+def top_indices(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
+    """Indices of the ``k`` largest scores of each row, best first, ties broken by lower index (as
+    :func:`hrnn.evaluation.topk_items`), without a sort or a ``topk`` over whole rows: the rows are cut into
+    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and ``torch.topk``
+    picks the best ``k + 1`` of those. A row's answer is exact when the best block left out has a smaller
+    maximum than the ``k``-th pick and no two of the ``k + 1`` picks are equal (so the order needs no tie
+    rule); the other rows (ties, NaN) are redone by :func:`~hrnn.evaluation.topk_items` over the whole row."""
+    n, m = scores.shape
+    n_blocks = -(-m // block)
+    keep = min(n_blocks, k + 8)
+    if keep == n_blocks or n == 0:
+        return torch.as_tensor(topk_items(scores, k)).to(scores.device)
+    whole = m // block * block  # the last, partial block is reduced on its own (no padded copy of the scores)
+    block_max = scores[:, :whole].reshape(n, -1, block).amax(dim=2)
+    if whole < m:
+        block_max = torch.cat([block_max, scores[:, whole:].amax(dim=1, keepdim=True)], dim=1)
+    best, chosen = torch.topk(block_max, keep, dim=1)
+    columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
+    past_end = columns >= m  # the partial block's missing columns: never candidates
+    columns = columns.clamp(max=m - 1)
+    candidates = scores.gather(1, columns).masked_fill(past_end, float("-inf"))
+    values, picks = torch.topk(candidates, k + 1, dim=1)
+    top = columns.gather(1, picks[:, :k])
+    exact = ((best[:, -1] < values[:, k - 1]) & (values[:, 1:] != values[:, :-1]).all(dim=1)
+             & ~values.isnan().any(dim=1))
+    if not bool(exact.all()):
+        rows = (~exact).nonzero().squeeze(1)
+        top[rows] = torch.as_tensor(topk_items(scores[rows], k)).to(scores.device)
+    return top
+
+
+def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` scores of each row and their indices, best first, ties broken by lower item index."""
+    top = top_indices(scores, k)
+    return scores.gather(1, top).numpy(), top.numpy()

@@ -50,10 +50,11 @@ def test_recency_mask_wins_after_a_popularity_shift():
     split = next_item_split(data, test_fraction=0.1)
     known = torch.as_tensor(split.train.item_counts() > 0)
 
-    def recall(recency_mask):
-        hp = TINY.replace(recency_mask=recency_mask, recency_half_life_days=30.0)
+    def recall(recency_mask, seed):
+        hp = TINY.replace(recency_mask=recency_mask, recency_half_life_days=30.0, seed=seed)
         model = fit(split.train, hp, device="cpu", quiet=True).model
         return evaluate_next_item(HRNNScorer(model, CPU, item_mask=known), split)["recall_at_20"]
 
-    with_mask, without = recall(True), recall(False)
-    assert with_mask > without + 0.01, (with_mask, without)
+    # Two training seeds: the margin of one seed varies by about +-0.01 (scripts/quality_check.py).
+    margins = [recall(True, seed) - recall(False, seed) for seed in (7, 8)]
+    assert sum(margins) / len(margins) > 0.01, margins
