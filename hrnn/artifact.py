@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +30,13 @@ import torch
 from .atomic import atomic_path, atomic_write_json
 from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
-from .evaluation import HRNNScorer
+from .evaluation import HRNNScorer, topk_items
 from .model import HRNN, ModelConfig
 from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
+RECOMMEND_CHUNK = 128  # users scored at once
 FORMAT_VERSION = 1
 
 
@@ -99,20 +100,34 @@ class LoadedModel:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "LoadedModel":
+        """Read a model directory, checking every file against the others before trusting it.
+
+        A directory is data someone else may have written: a damaged or hostile one (truncated or pickled
+        code in ``weights.pt``, ``model.json`` with unknown keys or absurd sizes, files that disagree)
+        raises ``ResourceNotFoundException`` saying what is wrong, never a traceback, and nothing is
+        allocated from a size it states before that size is checked against the files themselves.
+        """
         directory = Path(directory)
         if not (directory / "model.json").exists():
             raise ResourceNotFoundException(f"No trained model in {str(directory)!r} (model.json is missing).")
-        info = json.loads((directory / "model.json").read_text())
-        model = HRNN(ModelConfig(**info["model"]))
-        model.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
-        model.eval()
-        states = torch.load(directory / "user_states.pt", map_location="cpu", weights_only=True)
-        items = read_ipc(directory / "items.arrow")
+        info = _read_model_json(directory)
+        items = _read_table(directory, "items.arrow", {"item_id": pa.types.is_string, "count": pa.types.is_integer})
+        users = _read_table(directory, "users.arrow", {"user_id": pa.types.is_string})
+        if info["n_items"] != items.num_rows:
+            raise _damaged(directory, f"model.json says {info['n_items']} items, items.arrow has {items.num_rows}")
+        config = ModelConfig(**info["model"])
+        if config.n_items != items.num_rows:
+            raise _damaged(directory, "model.json's model.n_items disagrees with items.arrow")
+        model = _load_weights(directory, config)
+        states = _load_user_states(directory, users.num_rows, config.hidden_dimension)
+        counts = items.column("count").to_numpy().copy()
+        if (counts < 0).any():
+            raise _damaged(directory, "items.arrow has negative counts")
         return cls(
             model=model,
             item_ids=items.column("item_id").combine_chunks(),
-            item_counts=items.column("count").to_numpy().copy(),
-            user_ids=read_ipc(directory / "users.arrow").column("user_id").combine_chunks(),
+            item_counts=counts,
+            user_ids=users.column("user_id").combine_chunks(),
             user_states=states["states"],
             start_states=states["start_states"],
             last_time=states["last_time"],
@@ -129,40 +144,181 @@ class LoadedModel:
     def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS,
                   at_time: float | None = None) -> list[dict]:
         """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
-        ``{"itemList": [{"itemId", "score"}, ...]}`` each."""
+        ``{"itemList": [{"itemId", "score"}, ...]}`` each.
+
+        Users are scored in chunks: one multiply gives every item's logit (untrained items get a bias of
+        -inf), ``torch.topk`` picks the best (ties by lower item index), and a score is the softmax
+        probability of the item, ``exp(logit - logsumexp(logits))``: no full sort, no full softmax."""
         check_num_results(num_results)
         lookup = self._user_lookup()
-        index = np.array([lookup.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
         known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
-        trained = torch.as_tensor(self.item_counts > 0)
-        k = min(num_results, int(trained.sum()))
+        k = min(num_results, int(np.count_nonzero(self.item_counts > 0)))
         out: list[dict] = [{} for _ in user_ids]
-        if known.any():
-            rows = np.flatnonzero(known)
+        rows = np.flatnonzero(known)
+        if len(rows):
             users = torch.as_tensor(index[rows])
             now = time.time() if at_time is None else at_time
             returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
             states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
-            logits = self.model.score_all(states).float()
-            logits = logits.masked_fill(~trained, float("-inf"))
-            probs = torch.softmax(logits, dim=1)
-            scores, items = _top(probs, k)
-            for r, s, i in zip(rows, scores, items):
-                out[r] = self._item_list(i, s)
+            scores, items = self._score_top(states, k)
+            for r, item_list in zip(rows, self._item_lists(items, scores)):
+                out[r] = item_list
         if (~known).any():
             counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
-            probs = (counts / counts.sum()).unsqueeze(0)
-            scores, items = _top(probs, k)
+            scores, items = _top((counts / counts.sum()).unsqueeze(0), k)
+            popular = self._item_lists(items, scores)[0]
             for r in np.flatnonzero(~known):
-                out[r] = self._item_list(items[0], scores[0])
+                out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
         return out
 
-    def _item_list(self, items: np.ndarray, scores: np.ndarray) -> dict:
-        ids = self.item_ids.take(pa.array(items)).to_pylist()
-        return {"itemList": [{"itemId": i, "score": round(float(s), 7)} for i, s in zip(ids, scores)]}
+    def _score_top(self, states: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each state and their softmax probabilities over the trained items."""
+        model = self.model
+        if getattr(self, "_masked_bias", None) is None:
+            trained = torch.as_tensor(self.item_counts > 0)
+            self._masked_bias = model.item_bias.detach().float().masked_fill(~trained, float("-inf"))
+        weight = model.item_embedding.weight.detach().float()
+        scores, items = [], []
+        # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them.
+        for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
+            logits = torch.addmm(self._masked_bias, states[lo:lo + RECOMMEND_CHUNK].float(), weight.t())
+            top = top_indices(logits, k)
+            scores.append(torch.softmax(logits, dim=1).gather(1, top).numpy())
+            items.append(top.numpy())
+        return np.concatenate(scores), np.concatenate(items)
+
+    def _item_lists(self, items: np.ndarray, scores: np.ndarray) -> list[dict]:
+        """``{"itemList": ...}`` per row; the item ids of all rows are looked up at once."""
+        k = items.shape[1]
+        ids = self.item_ids.take(pa.array(items.reshape(-1))).to_pylist()
+        values = scores.astype(np.float64).tolist()
+        return [{"itemList": [{"itemId": i, "score": round(s, 7)} for i, s in zip(ids[j * k:(j + 1) * k], row)]}
+                for j, row in enumerate(values)]
 
 
-def _top(probs: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k by score, ties broken by lower item index (deterministic)."""
-    order = torch.argsort(probs, dim=1, descending=True, stable=True)[:, :k]
-    return probs.gather(1, order).numpy(), order.numpy()
+def _damaged(directory: Path, detail: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"The model in {str(directory)!r} is damaged: {detail}.")
+
+
+MAX_MODEL_JSON = 16 * 1024 * 1024
+MODEL_KEYS = {"format_version", "model", "hyperparameters", "training", "n_items", "n_users", "session_timeout_seconds"}
+
+
+def _read_model_json(directory: Path) -> dict:
+    path = directory / "model.json"
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_MODEL_JSON:
+            raise _damaged(directory, "model.json is not a regular file of a sensible size")
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _damaged(directory, f"model.json cannot be read ({str(exc)[:200]})") from None
+    if not isinstance(info, dict) or not MODEL_KEYS <= set(info) or info.get("format_version") != FORMAT_VERSION:
+        raise _damaged(directory, f"model.json must have the keys {sorted(MODEL_KEYS)} and format_version "
+                                  f"{FORMAT_VERSION}")
+    model = info["model"]
+    expected = {f.name for f in fields(ModelConfig)}
+    ok = (isinstance(model, dict) and set(model) == expected and _whole(model["n_items"], 1, 1 << 31)
+          and _whole(model["hidden_dimension"], 1, 4096) and isinstance(model["hierarchical"], bool)
+          and isinstance(model["dropout"], (int, float)) and 0.0 <= model["dropout"] < 1.0
+          and _whole(info["n_items"], 1, 1 << 31) and _whole(info["n_users"], 0, 1 << 31))
+    timeout = info["session_timeout_seconds"]
+    if not ok or isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e12:
+        raise _damaged(directory, "model.json's model settings, counts or session timeout are out of range")
+    return info
+
+
+def _whole(value: object, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _read_table(directory: Path, name: str, columns: dict) -> pa.Table:
+    try:
+        table = read_ipc(directory / name)
+    except (OSError, pa.ArrowException) as exc:
+        raise _damaged(directory, f"{name} cannot be read ({str(exc)[:200]})") from None
+    for column, is_type in columns.items():
+        if column not in table.column_names or not is_type(table.schema.field(column).type):
+            raise _damaged(directory, f"{name} has no {column} column of the right type")
+    return table
+
+
+def _load_weights(directory: Path, config: ModelConfig) -> HRNN:
+    """The weights, checked against the shapes the config implies (computed on the meta device, so a
+    config is checked without allocating what it states)."""
+    with torch.device("meta"):
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in HRNN(config).state_dict().items()}
+    budget = sum(torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
+                 for shape, dtype in expected.values())
+    path = directory / "weights.pt"
+    try:
+        if path.stat().st_size > 2 * budget + (1 << 20):
+            raise _damaged(directory, "weights.pt is larger than the model it should hold")
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except ResourceNotFoundException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, or pickled code that weights_only refused
+        raise _damaged(directory, f"weights.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(weights, dict) or {k: (tuple(v.shape), v.dtype) for k, v in weights.items()
+                                         if isinstance(v, torch.Tensor)} != expected or len(weights) != len(expected):
+        raise _damaged(directory, "weights.pt does not hold the weights model.json describes")
+    model = HRNN(config)
+    model.load_state_dict(weights)
+    model.eval()
+    return model
+
+
+def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
+    path = directory / "user_states.pt"
+    try:
+        if path.stat().st_size > 2 * n_users * (2 * hidden * 4 + 9) + (1 << 20):
+            raise _damaged(directory, "user_states.pt is larger than the users it should hold")
+        states = torch.load(path, map_location="cpu", weights_only=True)
+    except ResourceNotFoundException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see _load_weights
+        raise _damaged(directory, f"user_states.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
+    shapes = {"states": ((n_users, hidden), torch.float32), "start_states": ((n_users, hidden), torch.float32),
+              "last_time": ((n_users,), torch.int64), "known": ((n_users,), torch.bool)}
+    if not isinstance(states, dict) or not set(shapes) <= set(states) or any(
+            not isinstance(states[k], torch.Tensor) or (tuple(states[k].shape), states[k].dtype) != v
+            for k, v in shapes.items()):
+        raise _damaged(directory, "user_states.pt does not match users.arrow and the model's size")
+    return states
+
+
+def top_indices(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
+    """Indices of the ``k`` largest scores of each row, best first, ties broken by lower index (as
+    :func:`hrnn.evaluation.topk_items`), without a sort or a ``topk`` over whole rows: the rows are cut into
+    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and ``torch.topk``
+    picks the best ``k + 1`` of those. A row's answer is exact when the best block left out has a smaller
+    maximum than the ``k``-th pick and no two of the ``k + 1`` picks are equal (so the order needs no tie
+    rule); the other rows (ties, NaN) are redone by :func:`~hrnn.evaluation.topk_items` over the whole row."""
+    n, m = scores.shape
+    n_blocks = -(-m // block)
+    keep = min(n_blocks, k + 8)
+    if keep == n_blocks or n == 0:
+        return torch.as_tensor(topk_items(scores, k)).to(scores.device)
+    whole = m // block * block  # the last, partial block is reduced on its own (no padded copy of the scores)
+    block_max = scores[:, :whole].reshape(n, -1, block).amax(dim=2)
+    if whole < m:
+        block_max = torch.cat([block_max, scores[:, whole:].amax(dim=1, keepdim=True)], dim=1)
+    best, chosen = torch.topk(block_max, keep, dim=1)
+    columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
+    past_end = columns >= m  # the partial block's missing columns: never candidates
+    columns = columns.clamp(max=m - 1)
+    candidates = scores.gather(1, columns).masked_fill(past_end, float("-inf"))
+    values, picks = torch.topk(candidates, k + 1, dim=1)
+    top = columns.gather(1, picks[:, :k])
+    exact = ((best[:, -1] < values[:, k - 1]) & (values[:, 1:] != values[:, :-1]).all(dim=1)
+             & ~values.isnan().any(dim=1))
+    if not bool(exact.all()):
+        rows = (~exact).nonzero().squeeze(1)
+        top[rows] = torch.as_tensor(topk_items(scores[rows], k)).to(scores.device)
+    return top
+
+
+def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` scores of each row and their indices, best first, ties broken by lower item index."""
+    top = top_indices(scores, k)
+    return scores.gather(1, top).numpy(), top.numpy()

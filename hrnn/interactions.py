@@ -13,7 +13,8 @@ Rules (PERSONALIZE.md section 4, plus this project's decisions where the service
 * ``USER_ID``/``ITEM_ID`` are strings even when they look numeric (``"007"`` stays ``"007"``); an empty id
   and an id longer than 256 characters are rejected. ``TIMESTAMP`` must be a non-negative integer (epoch
   seconds); in Parquet it must be an integer column. ``EVENT_VALUE`` must be a number or empty (empty is
-  null). ``EVENT_TYPE`` is any string. In CSV only an empty field is null (``"NULL"`` or ``"NA"`` are not).
+  null). ``EVENT_TYPE`` is any string. In CSV only an empty field is null (``"NULL"`` or ``"NA"`` are not),
+  quoted or not (``""``, as ``csv.QUOTE_ALL`` writes it, is empty).
 * Row numbers in messages are 1-based data rows (the header is not a row); for CSV the physical line
   number is given too (blank lines are skipped by the reader but counted as lines).
 
@@ -205,7 +206,7 @@ class _CsvReader:
             include_columns=self.present,
             null_values=[""],
             strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+            quoted_strings_can_be_null=True,  # "" (csv.QUOTE_ALL) is empty too; string columns stay non-null
         )
         try:
             return pacsv.read_csv(self._source(), read_options=read, convert_options=convert)
@@ -236,7 +237,8 @@ class _CsvReader:
         if column is not None and value is not None:
             text = value.group(1)
             if column == "TIMESTAMP":
-                what = "out of range" if re.fullmatch(r"\s*[+-]?\d+\s*", text) else "not an integer"
+                what = ("written with a '+' sign" if re.fullmatch(r"\s*\+\d+\s*", text) else "out of range "
+                        "(larger than a 64-bit integer)" if re.fullmatch(r"\s*-?\d+\s*", text) else "not an integer")
             else:
                 what = "not a number" if column == "EVENT_VALUE" else "not valid"
             return InvalidInputException(

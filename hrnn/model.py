@@ -6,10 +6,17 @@ start both states are zero. The session GRU's input is the item embedding plus t
 user's previous event, so the gates are "a learnable function of the items and timestamps". Scores are the
 dot product of the session state with the (tied) item embedding plus an item bias.
 
-The GRU cells are written out so that the input projection of a whole ``bptt`` window is one matrix multiply
-and each step costs only the recurrent multiply. On a GPU the per-step state resets are arithmetic masks, so the
-loop never synchronises with the device; on the CPU the start masks are read on the host and the user-level GRU
-runs only on the rows where a session starts (:meth:`HRNN._run_window_rows`).
+Where the hierarchy lives: :meth:`HRNN.user_update` (what the user-level GRU reads and how it advances) and
+:meth:`HRNN.session_start_state` (the state a session starts from). Both recurrences below call only these
+two for the hierarchy, so changing what the user GRU reads or how a session is initialised is a change there.
+
+The input projection of a whole ``bptt`` window is one matrix multiply; each step costs the recurrent
+multiply and a fused GRU cell (:mod:`hrnn.gru`). Two recurrences compute the same states:
+
+* :meth:`HRNN.recur_masked`: the per-step resets are arithmetic masks and the user-level GRU runs on every
+  slot, so nothing is read on the host: the path for CUDA (and CUDA graphs);
+* :meth:`HRNN.recur_rows`: the start masks are read on the host and the user-level GRU runs only on the rows
+  where a session starts (about one slot in six): the path for the CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .gru import DeferredGrad, gru_cell, linear
 from .recipe import HRNN_RECIPE, HyperParameterValues
 
 _DEFAULTS = HRNN_RECIPE.defaults
@@ -62,18 +70,30 @@ def event_inputs(data, device: torch.device):
             user_start.to(device))
 
 
-def _gru(gi: torch.Tensor, h: torch.Tensor, hh: nn.Linear) -> torch.Tensor:
-    """One GRU step (PyTorch's gate layout r, z, n) from precomputed input gates ``gi``.
+def _gru(gi: torch.Tensor, h: torch.Tensor, hh: nn.Linear, deferred: Deferred | None = None) -> torch.Tensor:
+    """One GRU step (PyTorch's gate layout r, z, n) from precomputed input gates ``gi``."""
+    return gru_cell(gi, h, hh.weight, hh.bias, deferred[hh] if deferred is not None else None)
 
-    ``split`` rather than slicing: its backward concatenates the gate gradients instead of filling
-    zero tensors per slice, which is a measurable share of a CPU step.
-    """
-    hidden = h.shape[-1]
-    gi_rz, gi_n = gi.split((2 * hidden, hidden), dim=1)
-    gh_rz, gh_n = hh(h).split((2 * hidden, hidden), dim=1)
-    r, z = torch.sigmoid(gi_rz + gh_rz).split(hidden, dim=1)
-    n = torch.tanh(gi_n + r * gh_n)
-    return n + z * (h - n)
+
+def _linear(layer: nn.Linear, x: torch.Tensor, deferred: Deferred | None = None) -> torch.Tensor:
+    return linear(x, layer, deferred[layer] if deferred is not None else None)
+
+
+class Deferred:
+    """The deferred weight gradients of one training window, one :class:`hrnn.gru.DeferredGrad` per layer
+    used at every step (``deferred[layer]``); :meth:`flush` after the backward adds them all."""
+
+    def __init__(self):
+        self.grads: dict[int, DeferredGrad] = {}
+
+    def __getitem__(self, layer: nn.Linear) -> DeferredGrad:
+        if id(layer) not in self.grads:
+            self.grads[id(layer)] = DeferredGrad(layer.weight, layer.bias)
+        return self.grads[id(layer)]
+
+    def flush(self) -> None:
+        for grad in self.grads.values():
+            grad.flush()
 
 
 class HRNN(nn.Module):
@@ -113,31 +133,56 @@ class HRNN(nn.Module):
         zeros = torch.zeros(batch, self.hidden, device=device)
         return zeros, zeros.clone()
 
+    def deferred_grads(self) -> Deferred:
+        return Deferred()
+
+    # ---- the hierarchy: what the user GRU reads, and where a session starts from -----------------------
+    def user_update(self, h_session_end: torch.Tensor, h_u: torch.Tensor,
+                    deferred: Deferred | None = None) -> torch.Tensor:
+        """The user state after a session that ended in ``h_session_end``."""
+        return _gru(_linear(self.user_ih, h_session_end, deferred), h_u, self.user_hh, deferred)
+
+    def session_start_state(self, h_u: torch.Tensor, deferred: Deferred | None = None) -> torch.Tensor:
+        """The state a session of a user with state ``h_u`` starts from (HRNN-Init)."""
+        return torch.tanh(_linear(self.session_init, h_u, deferred))
+
+    # ---- inputs ------------------------------------------------------------------------------------------
+    def gates_from_embeddings(self, x: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        """Session-GRU input projections ``[x, gap] W_ih^T + b_ih`` of ``[..., H]`` embeddings (no concat)."""
+        weight = self.session_ih.weight
+        flat = x.reshape(-1, self.hidden)
+        base = torch.addr(self.session_ih.bias.expand(flat.shape[0], -1), gaps.reshape(-1).to(flat.dtype),
+                          weight[:, -1])
+        return torch.addmm(base, flat, weight[:, :-1].t()).reshape(*x.shape[:-1], -1)
+
     def input_gates(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """Session-GRU input projections for a whole window: [T, B] -> [T, B, 3H]."""
-        x = self.dropout(self.item_embedding(items))
-        return self.session_ih(torch.cat([x, gaps.unsqueeze(-1).to(x.dtype)], dim=-1))
+        return self.gates_from_embeddings(self.dropout(self.item_embedding(items)), gaps)
 
+    # ---- one step (evaluation and the reference for the tests) -------------------------------------------
     def step(self, gi: torch.Tensor, h_s: torch.Tensor, h_u: torch.Tensor,
              session_start: torch.Tensor, user_start: torch.Tensor):
         """Advance every slot by one event. ``session_start``/``user_start`` are [B, 1] float masks.
 
         Returns the new session state, the user state, and ``h_start``: the state this step's session
-        starts from (``tanh(W h_u + b)``; zero for the session-only model), which is what the model knows
-        about the user before it sees the session's first item.
+        starts from (zero for the session-only model), which is what the model knows about the user before
+        it sees the session's first item.
         """
-        if self.config.hierarchical:
-            keep_user = 1.0 - user_start
-            # The previous step's session state is the finished session's final state: commit it to the user
-            # state only where a new session (of the same user) starts; a new user starts from zero.
-            updated = _gru(self.user_ih(h_s), h_u, self.user_hh)
-            h_u = keep_user * (h_u + session_start * (updated - h_u))
-            h_start = keep_user * torch.tanh(self.session_init(h_u))
-        else:
-            h_start = torch.zeros_like(h_s)
-        h_s = h_s + session_start * (h_start - h_s)
+        h_s, h_u, h_start = self._start(h_s, h_u, session_start, 1.0 - user_start, None)
         return _gru(gi, h_s, self.session_hh), h_u, h_start
 
+    def _start(self, h_s, h_u, session_start, keep_user, deferred):
+        """The masked session start: the state every slot continues from at this step."""
+        if self.config.hierarchical:
+            # The previous step's session state is the finished session's final state: commit it to the user
+            # state only where a new session (of the same user) starts; a new user starts from zero.
+            h_u = torch.lerp(h_u, self.user_update(h_s, h_u, deferred), session_start) * keep_user
+            h_start = self.session_start_state(h_u, deferred) * keep_user
+        else:
+            h_start = torch.zeros_like(h_s)
+        return torch.lerp(h_s, h_start, session_start), h_u, h_start
+
+    # ---- a window of steps ---------------------------------------------------------------------------------
     def run_window(self, items: torch.Tensor, gaps: torch.Tensor, session_start: torch.Tensor,
                    user_start: torch.Tensor, h_s: torch.Tensor, h_u: torch.Tensor):
         """Run T steps for B slots; returns the prediction states [T, B, H] and the carried (h_s, h_u).
@@ -148,55 +193,72 @@ class HRNN(nn.Module):
         item from what it knows about the user.
         """
         gates = self.input_gates(items, gaps)
-        if self.config.hierarchical and gates.device.type == "cpu" and session_start.device.type == "cpu":
-            return self._run_window_rows(gates, session_start, user_start, h_s, h_u)
+        if session_start.device.type == "cpu":
+            return self.recur_rows(gates, session_start.numpy(), user_start.numpy(), h_s, h_u)
+        return self.recur_masked(gates, session_start, user_start, h_s, h_u)
+
+    def recur_masked(self, gates, session_start, user_start, h_s, h_u, deferred: Deferred | None = None):
+        """:meth:`run_window`'s recurrence from input gates, with device-side masks (no host reads)."""
         s_start = session_start.unsqueeze(-1).to(gates.dtype)
-        u_start = user_start.unsqueeze(-1).to(gates.dtype)
-        new_session = s_start * (1.0 - u_start)
-        states = []
+        keep = 1.0 - user_start.unsqueeze(-1).to(gates.dtype)
+        h_s, h_u = h_s.to(gates.dtype), h_u.to(gates.dtype)
+        states, starts = [], []
         # unbind, not gates[t]: indexing's backward would fill a zero tensor of the whole window per step.
-        for t, (gi, s, u) in enumerate(zip(gates.unbind(0), s_start.unbind(0), u_start.unbind(0))):
-            h_s, h_u, h_start = self.step(gi, h_s, h_u, s, u)
-            if t:
-                states[-1] = states[-1] + new_session[t] * (h_start - states[-1])
+        for gi, s, k in zip(gates.unbind(0), s_start.unbind(0), keep.unbind(0)):
+            h_s, h_u, h_start = self._start(h_s, h_u, s, k, deferred)
+            h_s = _gru(gi, h_s, self.session_hh, deferred)
             states.append(h_s)
-        return torch.stack(states), h_s, h_u
+            starts.append(h_start)
+        states = torch.stack(states)
+        if len(starts) > 1:  # an event before a new session (of the same user) predicts from its start state
+            new_session = (s_start * keep)[1:]
+            head = torch.lerp(states[:-1], torch.stack(starts[1:]), new_session)
+            states = torch.cat([head, states[-1:]])
+        return states, h_s, h_u
 
-    def _run_window_rows(self, gates: torch.Tensor, session_start: torch.Tensor, user_start: torch.Tensor,
-                         h_s: torch.Tensor, h_u: torch.Tensor):
-        """:meth:`run_window` on the CPU, where the start masks can be read without a device sync.
-
-        The same state rules as :meth:`step`, but the user-level GRU and the session initialisation run only
-        on the rows where a new session of the same user starts (about one slot in six), instead of on every
-        slot at every step and then being masked away; user starts are zeroed only at steps that have one.
-        On a GPU the masked form (:meth:`step`) is used: it needs no host-side indices.
-        """
-        users = user_start.numpy()
-        new_session = session_start.numpy() & ~users
-        keep_user = (~user_start).unsqueeze(-1).to(gates.dtype)
-        states = []
+    def recur_rows(self, gates, session_start: np.ndarray, user_start: np.ndarray, h_s, h_u,
+                   deferred: Deferred | None = None):
+        """:meth:`run_window`'s recurrence with host-side masks: the user-level GRU and the session
+        initialisation run only on the rows where a new session of the same user starts, and user starts are
+        zeroed only at steps that have one. The same state rules as :meth:`recur_masked`."""
+        new_session = session_start & ~user_start
+        device = gates.device
+        keep = torch.from_numpy(~user_start).unsqueeze(-1).to(device, gates.dtype)
+        h_s, h_u = h_s.to(gates.dtype), h_u.to(gates.dtype)
+        hierarchical = self.config.hierarchical
+        states, replaced, starts = [], [], []
+        batch = gates.shape[1]
         for t, gi in enumerate(gates.unbind(0)):
-            if users[t].any():  # a new user (or an empty slot) starts from zero states
-                h_s, h_u = h_s * keep_user[t], h_u * keep_user[t]
+            if user_start[t].any():  # a new user (or an empty slot) starts from zero states
+                h_s, h_u = h_s * keep[t], h_u * keep[t]
             rows = np.flatnonzero(new_session[t])
             if len(rows):
-                rows = torch.from_numpy(rows)
-                # The finished session's final state updates the user state; the new session starts from it.
-                updated = _gru(self.user_ih(h_s[rows]), h_u[rows], self.user_hh)
-                start = torch.tanh(self.session_init(updated))
-                h_u = h_u.index_copy(0, rows, updated)
-                h_s = h_s.index_copy(0, rows, start)
+                index = torch.from_numpy(rows).to(device)
+                if hierarchical:  # the finished session's final state updates the user state
+                    updated = self.user_update(h_s.index_select(0, index), h_u.index_select(0, index), deferred)
+                    start = self.session_start_state(updated, deferred)
+                    h_u = h_u.index_copy(0, index, updated)
+                else:
+                    start = h_s.new_zeros(len(rows), h_s.shape[1])
+                h_s = h_s.index_copy(0, index, start)
                 if t:  # the previous event predicts this session's first item from its start state
-                    states[-1] = states[-1].index_copy(0, rows, start)
-            h_s = _gru(gi, h_s, self.session_hh)
+                    replaced.append(rows + (t - 1) * batch)
+                    starts.append(start)
+            h_s = _gru(gi, h_s, self.session_hh, deferred)
             states.append(h_s)
-        return torch.stack(states), h_s, h_u
+        states = torch.stack(states)
+        if replaced:
+            flat = states.reshape(-1, states.shape[-1])
+            index = torch.from_numpy(np.concatenate(replaced)).to(device)
+            states = flat.index_copy(0, index, torch.cat(starts)).reshape(states.shape)
+        return states, h_s, h_u
 
+    # ---- scores ----------------------------------------------------------------------------------------------
     def next_session_state(self, h_s: torch.Tensor, h_u: torch.Tensor) -> torch.Tensor:
         """The state a new session of this user would start from, after a session that ended in ``h_s``."""
         if not self.config.hierarchical:
             return torch.zeros_like(h_s)
-        return torch.tanh(self.session_init(_gru(self.user_ih(h_s), h_u, self.user_hh)))
+        return self.session_start_state(self.user_update(h_s, h_u))
 
     def score_all(self, states: torch.Tensor) -> torch.Tensor:
         """Scores of every item for each state: [..., H] -> [..., n_items]."""

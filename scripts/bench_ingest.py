@@ -82,12 +82,77 @@ def _count_rows(path: Path) -> int | None:
     return int(len(newlines) - blank - 1 + (len(buf) > 0 and buf[-1] != 10))
 
 
+def _load(path: Path, config, profile: bool, stages: dict):
+    """(dataset, rows read or None): the timed ingest, per stage when profiling."""
+    from hrnn.data import build_interactions, load_interactions
+    from hrnn.interactions import read_interactions
+
+    if not profile:
+        return load_interactions(path, config), None
+    s, c = time.perf_counter(), time.process_time()
+    table = read_interactions(path)
+    stages["read"] = time.perf_counter() - s
+    stages["read cpu"] = time.process_time() - c
+    return build_interactions(table, config, source=str(path), timings=stages), table.num_rows
+
+
+def _timed(stages: dict, name: str, fn):
+    s, c = time.perf_counter(), time.process_time()
+    value = fn()
+    stages[name] = time.perf_counter() - s
+    stages[f"{name} cpu"] = time.process_time() - c
+    return value
+
+
+def _one_run(path: Path, config, args, generated_rows: int | None) -> dict:
+    from hrnn.data.splits import hpo_splits, next_item_split
+
+    gc.collect()
+    base_rss = _current_rss_mb()
+    _reset_peak_rss()
+    cpu0, load0, t0 = os.times(), os.getloadavg()[0], time.perf_counter()
+    stages: dict = {}
+    data, rows_read = _load(path, config, args.profile, stages)
+    hpo = _timed(stages, "hpo_splits", lambda: hpo_splits(data, seed=args.seed))
+    nxt = _timed(stages, "next_item_split", lambda: next_item_split(data))
+    seconds = time.perf_counter() - t0
+    cpu1 = os.times()
+    result = {
+        "rows_in_file": rows_read if rows_read is not None else generated_rows,
+        "format": args.format if not args.file else path.suffix.lstrip("."),
+        "events_kept": data.n_events, "users": data.n_sequences, "items": data.n_items,
+        "sessions": data.n_sessions, "test_users": len(hpo.test.users),
+        "validation_users": len(hpo.validation.users), "next_item_test_events": nxt.test.n_events,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round((rows_read or generated_rows or data.n_events) / seconds),
+        "cpu_seconds": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 2),
+        "peak_rss_mib": round(_peak_rss_mb()), "rss_before_mib": round(base_rss),
+        "loadavg_1min_before": round(load0, 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
+    }
+    if args.profile:
+        result["stages"] = {k: round(v, 3) for k, v in stages.items()}
+    return result
+
+
+def _print_run(run: int, result: dict) -> None:
+    rows = result["rows_in_file"]
+    print(f"run {run + 1}: {result['events_kept']:,} events kept of {rows if rows is None else f'{rows:,}'} rows "
+          f"({result['format']}), {result['seconds']:.2f} s, {result['rows_per_second']:,} rows/s, "
+          f"cpu {result['cpu_seconds']:.1f} s, peak RSS {result['peak_rss_mib']:,} MiB "
+          f"(before {result['rss_before_mib']} MiB), "
+          f"load {result['loadavg_1min_before']}->{result['loadavg_1min_after']}")
+    if "stages" in result:
+        st = result["stages"]
+        print("  stages (wall/cpu s): " + ", ".join(
+            f"{k} {v:.2f}/{st.get(k + ' cpu', float('nan')):.2f}" for k, v in st.items() if not k.endswith(" cpu")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows to generate (default 10,000,000)")
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--event-type", default=None, help="eventType filter (e.g. click)")
-    parser.add_argument("--threshold", default=None, help="eventValueThreshold (e.g. 0.2)")
+    parser.add_argument("--threshold", type=float, default=None, help="eventValueThreshold (e.g. 0.2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=1, help="time the path this many times (fresh each time)")
     parser.add_argument("--file", default=None, help="use this existing file instead of generating one")
@@ -95,11 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
     args = parser.parse_args(argv)
 
-    from hrnn.data import DataConfig, load_interactions
-    from hrnn.data.splits import hpo_splits, next_item_split
+    from hrnn.data import DataConfig
 
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
-        generated_rows = None
         if args.file:
             path = Path(args.file)
             generated_rows = _count_rows(path)
@@ -111,73 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.perf_counter() - t0:.1f} s (untimed)", file=sys.stderr)
         config = DataConfig(event_type=args.event_type, event_value_threshold=args.threshold)
         for run in range(args.repeat):
-            gc.collect()
-            base_rss = _current_rss_mb()
-            _reset_peak_rss()
-            cpu0 = os.times()
-            load0 = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            stages = {}
-            rows_read = None
-            if args.profile:
-                from hrnn.data import build_interactions
-                from hrnn.interactions import read_interactions
-
-                s, c = time.perf_counter(), time.process_time()
-                table = read_interactions(path)
-                stages["read"] = time.perf_counter() - s
-                stages["read cpu"] = time.process_time() - c
-                rows_read = table.num_rows
-                s = time.perf_counter()
-                data = build_interactions(table, config, source=str(path), timings=stages)
-                del table
-            else:
-                data = load_interactions(path, config)
-            s, c = time.perf_counter(), time.process_time()
-            hpo = hpo_splits(data, seed=args.seed)
-            stages["hpo_splits"] = time.perf_counter() - s
-            stages["hpo_splits cpu"] = time.process_time() - c
-            s, c = time.perf_counter(), time.process_time()
-            nxt = next_item_split(data)
-            stages["next_item_split"] = time.perf_counter() - s
-            stages["next_item_split cpu"] = time.process_time() - c
-            seconds = time.perf_counter() - t0
-            cpu1 = os.times()
-            peak = _peak_rss_mb()
-            cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-            result = {
-                "rows_in_file": rows_read if rows_read is not None else generated_rows,
-                "format": args.format if not args.file else path.suffix.lstrip("."),
-                "events_kept": data.n_events,
-                "users": data.n_sequences,
-                "items": data.n_items,
-                "sessions": data.n_sessions,
-                "test_users": len(hpo.test.users),
-                "validation_users": len(hpo.validation.users),
-                "next_item_test_events": nxt.test.n_events,
-                "seconds": round(seconds, 2),
-                "rows_per_second": round((rows_read or generated_rows or data.n_events) / seconds),
-                "cpu_seconds": round(cpu, 2),
-                "peak_rss_mib": round(peak),
-                "rss_before_mib": round(base_rss),
-                "loadavg_1min_before": round(load0, 2),
-                "loadavg_1min_after": round(os.getloadavg()[0], 2),
-            }
-            if args.profile:
-                result["stages"] = {k: round(v, 3) for k, v in stages.items()}
+            result = _one_run(path, config, args, generated_rows)
             if args.json:
                 print(json.dumps(result))
             else:
-                rows = result["rows_in_file"]
-                print(f"run {run + 1}: {result['events_kept']:,} events kept of {rows if rows is None else f'{rows:,}'} rows ({result['format']}), "
-                      f"{result['seconds']:.2f} s, {result['rows_per_second']:,} rows/s, cpu {result['cpu_seconds']:.1f} s, "
-                      f"peak RSS {result['peak_rss_mib']:,} MiB (before {result['rss_before_mib']} MiB), "
-                      f"load {result['loadavg_1min_before']}->{result['loadavg_1min_after']}")
-                if args.profile:
-                    st = result["stages"]
-                    print("  stages (wall/cpu s): " + ", ".join(
-                        f"{k} {v:.2f}/{st.get(k + ' cpu', float('nan')):.2f}" for k, v in st.items() if not k.endswith(" cpu")))
-            del data, hpo, nxt
+                _print_run(run, result)
     return 0
 
 

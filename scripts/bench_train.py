@@ -1,24 +1,28 @@
-"""Benchmark training throughput (events/s) and how close the output layer runs to the machine's matmul rate.
+"""Benchmark training: events/s, operations per window, the output layer's share of the machine's GEMM rate,
+and the memory of a catalogue of a given size.
 
-Generates ``--events`` synthetic interactions over ``--items`` items (:func:`hrnn.synth.generate_interactions`,
-untimed), builds the training arrays, warms up on a short epoch over a slice of the users, then times
-``Trainer.train_epoch`` for ``--epochs`` epochs over all of them.
+Generates ``--events`` synthetic interactions over ``--data-items`` items (:func:`hrnn.synth.generate_interactions`,
+cached, in a child process), pads the catalogue to ``--items`` items that nobody interacted with (the
+events are the same; only the item tables grow), warms up on a short epoch over a slice of the users, then
+times ``Trainer.train_epoch`` for ``--epochs`` epochs over all of them. Reported:
 
-The output layer (session states against in-batch targets plus the shared sampled negatives) is the only
-large matrix multiply of a step; its cost per event, forward and backward, is about
-``3 * 2 * hidden * (batch + negatives)`` FLOPs. The script times fp32 matrix multiplies of the same shapes
-with the same thread count and reports the achieved fraction::
-
-    fraction = output-layer FLOPs per event * events/s / measured matmul FLOP/s
-
-``matmul`` is measured as the three multiplies of one output-layer step (forward ``S @ E^T``, backward
-``G @ E`` and ``G^T @ S``, with ``S`` = ``[batch*bptt, hidden]``, ``E`` = ``[batch+negatives, hidden]``), so a
-fraction of 1.0 would mean the step does nothing but the output layer at full matmul speed. The forward
-shape's rate alone is printed too.
+* events/s (wall) and events per CPU-second of the process;
+* operations per window, counted with ``torch.profiler`` over the windows of a short profiled epoch:
+  ``dispatched`` (ATen operations called from Python or autograd, views excluded) and ``kernels`` (the
+  leaves: about what a GPU would launch), on the path this device runs and on the sync-free path CUDA
+  runs (``--sync-free`` runs it for the timing too);
+* the output layer's share of the machine's GEMM rate. The output layer (session states against in-batch
+  targets plus the shared sampled negatives) costs ``3 * 2 * hidden * (batch + negatives)`` FLOPs per event,
+  forward and backward; the script times fp32 matrix multiplies of the same shapes (forward ``S @ E^T``,
+  backward ``G @ E`` and ``G^T @ S``) with the same thread count:
+  ``fraction = output-layer FLOPs per event * events/s / measured GEMM FLOP/s``;
+* peak resident memory of the process and the bytes of the item tables (embedding, bias and their
+  Adagrad state).
 
     python scripts/bench_train.py --threads 1
-    python scripts/bench_train.py --threads 2 --json
-    python scripts/bench_train.py --events 100000 --profile 15      # torch.profiler, top ops by self CPU time
+    python scripts/bench_train.py --items 1000000            # the same events in a 1M-item catalogue
+    python scripts/bench_train.py --negatives 0 --batch 32 --json
+    python scripts/bench_train.py --profile 15                # top ops by self time
     python scripts/bench_train.py --device cuda --hidden 256 --batch 512
 """
 
@@ -31,13 +35,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hrnn.data import DataConfig, InteractionData, build_interactions  # noqa: E402
-from hrnn.synth import generate_interactions  # noqa: E402
+from bench_common import cached_data, count_ops, pad_catalogue, peak_rss_bytes, warmup_subset  # noqa: E402
 from hrnn.model import ModelConfig  # noqa: E402
 from hrnn.training import Trainer, TrainConfig  # noqa: E402
 
@@ -45,19 +48,6 @@ from hrnn.training import Trainer, TrainConfig  # noqa: E402
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def make_data(events: int, items: int, seed: int = 0) -> InteractionData:
-    table = generate_interactions(target_rows=events, n_items=items, seed=seed)
-    # No history-length filter and no minimum checks: the benchmark trains on every generated event.
-    config = DataConfig(max_user_history_length_percentile=1.0, check_minimums=False)
-    return build_interactions(table, config, source="<synthetic>")
-
-
-def warmup_subset(data: InteractionData, events: int) -> InteractionData:
-    """The first users whose events add up to about ``events`` (at least one user)."""
-    k = int(np.searchsorted(data.user_offsets[1:], events)) + 1
-    return data.take(np.arange(min(k, data.n_sequences)))
 
 
 def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float = 0.5) -> dict:
@@ -71,24 +61,17 @@ def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float
         "grad_states": (lambda: g @ e, 2.0 * m * n * k),
         "grad_weights": (lambda: g.t() @ s, 2.0 * n * m * k),
     }
-    out = {}
-    total_flops, total_seconds = 0.0, 0.0
+    out, total_flops, total_seconds = {}, 0.0, 0.0
     for name, (fn, flops) in ops.items():
         for _ in range(3):
             fn()
         _sync(device)
-        reps, elapsed = 0, 0.0
-        started = time.perf_counter()
-        while elapsed < min_seconds / len(ops) or reps < 3:
+        reps, started = 0, time.perf_counter()
+        while time.perf_counter() - started < min_seconds / len(ops) or reps < 3:
             fn()
             reps += 1
-            if device.type == "cuda" and reps % 10:
-                continue
-            _sync(device)
-            elapsed = time.perf_counter() - started
         _sync(device)
-        elapsed = time.perf_counter() - started
-        per_call = elapsed / reps
+        per_call = (time.perf_counter() - started) / reps
         out[name] = flops / per_call
         total_flops += flops
         total_seconds += per_call
@@ -96,22 +79,44 @@ def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float
     return out
 
 
+def make_trainer(args, data, sync_free: bool | None = None) -> Trainer:
+    config = TrainConfig(bptt=args.bptt, batch_size=args.batch, num_negatives=args.negatives, epochs=args.epochs,
+                         loss="sampled", seed=args.seed, device=args.device, momentum=args.momentum,
+                         sync_free=sync_free, precision=args.precision)
+    return Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden, dropout=args.dropout,
+                                      hierarchical=not args.session_only), config)
+
+
+def ops_per_window(args, data, sync_free: bool | None) -> dict:
+    """Profiler counts per window over a short epoch (about ``--count-events`` events)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = make_trainer(args, data, sync_free)
+    subset = warmup_subset(data, args.count_events)
+    trainer.train_epoch(subset)
+    windows = []
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.train_epoch(subset, progress=lambda w, n: windows.append(w))
+    counts = count_ops(prof.events())
+    n = max(len(windows), 1)
+    return {"windows": len(windows), "dispatched": sum(counts["dispatched"].values()) / n,
+            "kernels": sum(counts["kernels"].values()) / n,
+            "top": {k: round(v / n, 1) for k, v in counts["dispatched"].most_common(12)}}
+
+
 def bench(args) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t0 = time.perf_counter()
-    data = make_data(args.events, args.items, args.seed)
-    gen_seconds = time.perf_counter() - t0
-    config = TrainConfig(bptt=args.bptt, batch_size=args.batch, num_negatives=args.negatives, epochs=args.epochs,
-                         loss="sampled", seed=args.seed, device=str(device))
-    trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden), config)
-    warm = warmup_subset(data, args.warmup_events)
-    trainer.train_epoch(warm)
+    data = pad_catalogue(cached_data(args.events, args.data_items, args.seed), args.items)
+    load_seconds = time.perf_counter() - t0
+    rss_before = peak_rss_bytes()
+    trainer = make_trainer(args, data, True if args.sync_free else None)
+    trainer.train_epoch(warmup_subset(data, args.warmup_events))
     _sync(device)
-
-    epochs = []
-    profile_table = None
+    epochs, profile_table = [], None
     for _ in range(args.epochs):
+        c0 = time.process_time()
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
 
@@ -122,37 +127,34 @@ def bench(args) -> dict:
             profile_table = prof.key_averages().table(sort_by=sort, row_limit=args.profile)
         else:
             stats = trainer.train_epoch(data)
-        epochs.append({"epoch": stats.epoch - 1, "loss": stats.loss, "seconds": stats.seconds,
-                       "events_per_second": stats.events_per_second})
+        cpu = time.process_time() - c0
+        epochs.append({"epoch": stats.epoch - 1, "loss": stats.loss, "seconds": stats.seconds, "cpu_seconds": cpu,
+                       "events_per_second": stats.events_per_second, "events_per_cpu_second": stats.events / cpu})
+    peak = peak_rss_bytes()
     events_per_second = sum(e["events_per_second"] for e in epochs) / len(epochs)
-
     m, n = args.batch * args.bptt, args.batch + args.negatives
     rates = matmul_rate(m, args.hidden, n, device)
     flops_per_event = 3 * 2 * args.hidden * (args.batch + args.negatives)
     achieved = flops_per_event * events_per_second
+    state_tables = 2 if args.momentum else 1
+    table_bytes = data.n_items * (args.hidden + 1) * 4 * (1 + state_tables)
     result = {
-        "device": str(device),
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "hidden": args.hidden,
-        "batch": args.batch,
-        "negatives": args.negatives,
-        "bptt": args.bptt,
-        "events": data.n_events,
-        "items": data.n_items,
-        "users": data.n_sequences,
-        "generate_seconds": round(gen_seconds, 2),
-        "epochs": epochs,
-        "events_per_second": events_per_second,
-        "output_flops_per_event": flops_per_event,
-        "output_gflops_achieved": achieved / 1e9,
-        "matmul_gflops_forward": rates["forward"] / 1e9,
-        "matmul_gflops_grad_states": rates["grad_states"] / 1e9,
-        "matmul_gflops_grad_weights": rates["grad_weights"] / 1e9,
-        "matmul_gflops_step": rates["step"] / 1e9,
-        "matmul_fraction": achieved / rates["step"],
-        "matmul_fraction_vs_forward": achieved / rates["forward"],
+        "device": str(device), "threads": args.threads, "torch": torch.__version__, "hidden": args.hidden,
+        "batch": args.batch, "negatives": args.negatives, "bptt": args.bptt, "momentum": args.momentum,
+        "precision": trainer.precision, "sync_free": trainer.sync_free, "events": data.n_events,
+        "items": data.n_items, "data_items": args.data_items, "users": data.n_sequences,
+        "load_seconds": round(load_seconds, 2), "epochs": epochs, "events_per_second": events_per_second,
+        "events_per_cpu_second": sum(e["events_per_cpu_second"] for e in epochs) / len(epochs),
+        "output_flops_per_event": flops_per_event, "output_gflops_achieved": achieved / 1e9,
+        "matmul_gflops_forward": rates["forward"] / 1e9, "matmul_gflops_grad_states": rates["grad_states"] / 1e9,
+        "matmul_gflops_grad_weights": rates["grad_weights"] / 1e9, "matmul_gflops_step": rates["step"] / 1e9,
+        "matmul_fraction": achieved / rates["step"], "peak_rss_bytes": peak, "rss_before_training_bytes": rss_before,
+        "table_bytes": table_bytes, "load_average": os.getloadavg()[0],
     }
+    if not args.no_count:
+        result["ops_per_window"] = ops_per_window(args, data, None)
+        if device.type == "cpu":
+            result["ops_per_window_sync_free"] = ops_per_window(args, data, True)
     if profile_table is not None:
         result["profile"] = profile_table
     return result
@@ -160,23 +162,30 @@ def bench(args) -> dict:
 
 def print_table(r: dict, stream=sys.stdout) -> None:
     rows = [
-        ("device / threads", f"{r['device']} / {r['threads']}"),
+        ("device / threads", f"{r['device']} / {r['threads']}  ({r['precision']}, "
+                             f"{'sync-free' if r['sync_free'] else 'host-indexed'} recurrence)"),
         ("hidden, batch, negatives, bptt", f"{r['hidden']}, {r['batch']}, {r['negatives']}, {r['bptt']}"),
-        ("events, users, items", f"{r['events']:,}, {r['users']:,}, {r['items']:,}"),
+        ("events, users, items", f"{r['events']:,}, {r['users']:,}, {r['items']:,} ({r['data_items']:,} generated)"),
     ]
     for e in r["epochs"]:
-        rows.append((f"epoch {e['epoch']}", f"{e['events_per_second']:,.0f} events/s  ({e['seconds']:.1f} s, "
-                                             f"loss {e['loss']:.4f})"))
+        rows.append((f"epoch {e['epoch']}", f"{e['events_per_second']:,.0f} events/s, "
+                                            f"{e['events_per_cpu_second']:,.0f} per CPU-s  ({e['seconds']:.1f} s, "
+                                            f"loss {e['loss']:.4f})"))
     rows += [
-        ("events/s (mean)", f"{r['events_per_second']:,.0f}"),
+        ("events/s (mean)", f"{r['events_per_second']:,.0f}  ({r['events_per_cpu_second']:,.0f} per CPU-s; "
+                            f"load average {r['load_average']:.2f})"),
         ("output layer FLOPs/event", f"{r['output_flops_per_event']:,}"),
         ("output layer achieved", f"{r['output_gflops_achieved']:.2f} GFLOP/s"),
-        ("matmul fwd / dS / dE", f"{r['matmul_gflops_forward']:.2f} / {r['matmul_gflops_grad_states']:.2f} / "
-                                 f"{r['matmul_gflops_grad_weights']:.2f} GFLOP/s"),
-        ("matmul (the 3 together)", f"{r['matmul_gflops_step']:.2f} GFLOP/s"),
-        ("fraction of matmul rate", f"{r['matmul_fraction']:.3f}  (vs forward shape: "
-                                    f"{r['matmul_fraction_vs_forward']:.3f})"),
+        ("GEMM fwd / dS / dE", f"{r['matmul_gflops_forward']:.2f} / {r['matmul_gflops_grad_states']:.2f} / "
+                               f"{r['matmul_gflops_grad_weights']:.2f} GFLOP/s"),
+        ("fraction of GEMM rate", f"{r['matmul_fraction']:.3f}  (of {r['matmul_gflops_step']:.2f} GFLOP/s)"),
+        ("peak RSS", f"{r['peak_rss_bytes'] / 2**30:.2f} GiB  (before training {r['rss_before_training_bytes'] / 2**30:.2f}"
+                     f" GiB; item tables with Adagrad state {r['table_bytes'] / 2**30:.2f} GiB)"),
     ]
+    for key, label in (("ops_per_window", "ops/window (this path)"), ("ops_per_window_sync_free", "ops/window (CUDA path)")):
+        if key in r:
+            o = r[key]
+            rows.append((label, f"{o['dispatched']:,.0f} dispatched, {o['kernels']:,.0f} kernels  ({o['windows']} windows)"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         stream.write(f"{k:<{width}}  {v}\n")
@@ -191,21 +200,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--negatives", type=int, default=2048)
     p.add_argument("--bptt", type=int, default=32)
+    p.add_argument("--momentum", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--events", type=int, default=500_000)
-    p.add_argument("--items", type=int, default=20_000)
+    p.add_argument("--data-items", type=int, default=20_000, help="items of the generated data")
+    p.add_argument("--items", type=int, default=None, help="catalogue size: pads the data's catalogue")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--warmup-events", type=int, default=20_000, help="events of the untimed warm-up epoch")
+    p.add_argument("--count-events", type=int, default=20_000, help="events of the epoch profiled for op counts")
+    p.add_argument("--no-count", action="store_true", help="skip the operation counts")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--sync-free", action="store_true", help="time the sync-free (CUDA) path on this device")
+    p.add_argument("--session-only", action="store_true", help="hierarchical=False")
+    p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="profile the timed epoch(s) with torch.profiler and print the top N ops by self time")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     args = p.parse_args(argv)
+    args.items = args.items or args.data_items
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.stderr.write("CUDA is not available on this machine.\n")
         return 2
-    os.environ.setdefault("HRNN_QUIET", "1")
     result = bench(args)
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -42,3 +42,14 @@ class FailOnceAt:
         if not os.path.exists(marker):
             open(marker, "w").close()
             raise RuntimeError(f"injected failure of trial {trial_id} at epoch {epoch}")
+
+
+@dataclass(frozen=True)
+class FailAt:
+    """Raises in every trial at ``epoch``, every time (the trial ends in ERROR)."""
+
+    epoch: int
+
+    def __call__(self, epoch: int, trial_id: str) -> None:
+        if epoch == self.epoch:
+            raise RuntimeError(f"injected failure of trial {trial_id} at epoch {epoch}")

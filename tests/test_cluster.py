@@ -114,7 +114,7 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
         assert (version / "metrics.json").is_file() and (version / "model" / "weights.pt").is_file()
         # The trials' results and final checkpoints arrived in the shared experiment storage.
         for t in trials:
-            trial_dir = next(storage.glob(f"hpo-*/{t['trial_id']}"))
+            trial_dir = next(storage.glob(f"hpo-*/attempt-*/{t['trial_id']}"))
             assert (trial_dir / "result.json").is_file()
             assert len(list(trial_dir.glob("checkpoint_*/checkpoint.pt"))) == 1
     finally:

@@ -55,7 +55,7 @@ def test_four_hyperparameters_walk_from_the_request_to_the_trained_model_typed_o
         return original_parse(self, text)
 
     seen = {}
-    import tuning.solution_version as sv
+    import tuning.version_training as sv
     original_fit = sv.fit
 
     def spying_fit(train, hyperparameters, **kwargs):

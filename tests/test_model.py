@@ -151,19 +151,21 @@ def test_bptt_bounds_gradient_flow_and_windows():
     config = TrainConfig(bptt=3, epochs=1, batch_size=1, recency_mask=False, loss="full", seed=0)
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=8, dropout=0.0), config)
     seen = []
-    original = trainer.model.run_window
+    original = trainer.model.recur_rows
 
-    def spy(items, gaps, ss, us, h_s, h_u):
-        seen.append((items.shape[0], h_s.requires_grad, h_u.requires_grad))
-        return original(items, gaps, ss, us, h_s, h_u)
+    def spy(gates, ss, us, h_s, h_u, deferred=None):
+        seen.append((gates.shape[0], int((~us).sum()), h_s.requires_grad, h_u.requires_grad))
+        return original(gates, ss, us, h_s, h_u, deferred)
 
-    trainer.model.run_window = spy
+    trainer.model.recur_rows = spy
     steps = []
     original_step = trainer.optimizer.step
     trainer.optimizer.step = lambda *a, **k: (steps.append(1), original_step(*a, **k))
     trainer.train_epoch(data)
-    assert [s[0] for s in seen] == [3, 3, 2]  # 8 events in windows of bptt=3
-    assert all(not rg_s and not rg_u for _, rg_s, rg_u in seen)
+    # 8 events in windows of bptt=3; the last window is padded with an empty step (a reset, no target)
+    assert [s[0] for s in seen] == [3, 3, 3]
+    assert [s[1] for s in seen] == [2, 3, 2]  # events that continue a user: all but the first
+    assert all(not rg_s and not rg_u for _, _, rg_s, rg_u in seen)
     assert len(steps) == 3  # one optimiser step per window
 
     # Within a window the gradient does reach back bptt-1 steps.

@@ -66,7 +66,8 @@ def test_hpo_example_file():
     assert request.name == "hrnn-hpo-example"
     assert request.recipe is HRNN_RECIPE
     assert request.perform_hpo is True and request.perform_automl is False
-    assert request.dataset_group_arn is None and request.event_type is None
+    assert request.dataset_group_arn == "arn:aws:personalize:us-east-1:123456789012:dataset-group/hrnn-example"
+    assert request.event_type is None
     assert request.event_value_threshold is None
     assert request.hyperparameters.hidden_dimension == 55
     hpo_config = request.hpo

@@ -1,8 +1,5 @@
 """CreateSolutionVersion's lifecycle: statuses, files, and resuming a version whose process died."""
 
-import subprocess
-import sys
-
 import pytest
 
 from hrnn.data import load_interactions
@@ -11,7 +8,8 @@ from hrnn.training import fit
 from hrnn.data.splits import service_split
 from hrnn.synth import generate_interactions, write_interactions
 from tuning.request import parse_create_solution
-from tuning.solution_version import RunOptions, _describe_base, create_solution_version, data_config
+from tuning.solution_version import RunOptions, _describe_base, create_solution_version
+from tuning.version_training import data_config
 from tuning.workspace import Workspace, version_arn
 
 REQUEST = {
@@ -32,12 +30,6 @@ def setup(tmp_path):
     return workspace, arn, data
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
 def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     workspace, arn, data = setup
     request = parse_create_solution(REQUEST)
@@ -49,10 +41,11 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     split = service_split(prepared, request.hyperparameters.seed)
     fit(prepared.take(split.train), request.hyperparameters, device="cpu", quiet=True, max_epochs=1,
         checkpoint_dir=version.checkpoint)
-    describe = {**_describe_base(request, "lifecycle", version_arn("lifecycle", version_id), REQUEST),
-                "status": "CREATE IN_PROGRESS", "creationDateTime": 1.0, "lastUpdatedDateTime": 1.0,
-                "interactions": str(data.resolve()), "pid": _dead_pid()}
+    describe = {**_describe_base(request, "lifecycle", version_arn("lifecycle", version_id)),
+                "status": "CREATE IN_PROGRESS", "creationDateTime": 1.0, "lastUpdatedDateTime": 1.0}
     version.write_describe(describe)
+    # Its job record: the same command (file and options); the solution's lock is free (its holder died).
+    version.write_job({"interactions": str(data.resolve()), "maxEpochs": None, "storage": None, "pid": 1})
 
     resumed = create_solution_version(workspace, arn, data, RunOptions(device="cpu", quiet=True))
     assert resumed == version_arn("lifecycle", version_id)  # the same version, not a new one

@@ -44,10 +44,16 @@ def test_same_seed_same_losses_and_metrics_on_cpu(data, splits, loss):
     assert [e["loss"] for e in other.epochs] != [e["loss"] for e in first.epochs]
 
 
-def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_path):
-    whole = _run(data, splits, HP.replace(epochs=3))
-    _run(data, splits, HP.replace(epochs=3), checkpoint_dir=tmp_path, max_epochs=1)  # "killed" after epoch 1
-    resumed = _run(data, splits, HP.replace(epochs=3), checkpoint_dir=tmp_path)
+@pytest.mark.parametrize("momentum", [0.0, 0.3])
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_path, momentum):
+    """Bit-identical: the checkpoint carries the optimiser state and every RNG stream (dropout is on)."""
+    hp = HP.replace(epochs=3, momentum=momentum)
+    whole = _run(data, splits, hp)
+    _run(data, splits, hp, checkpoint_dir=tmp_path, max_epochs=1)  # "killed" after epoch 1
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert "torch_rng" in state and ("cuda_rng" in state) == torch.cuda.is_initialized()
+    torch.manual_seed(12345)  # a resumed process starts with other RNG states: the checkpoint's must win
+    resumed = _run(data, splits, hp, checkpoint_dir=tmp_path)
     assert [e["epoch"] for e in resumed.epochs] == [1, 2, 3]
     assert [e["loss"] for e in resumed.epochs] == [e["loss"] for e in whole.epochs]
     for a, b in zip(resumed.model.parameters(), whole.model.parameters()):

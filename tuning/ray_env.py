@@ -8,8 +8,16 @@ same way, and the facts behind the choices are measured ones (``shared/reference
   (it raises ValueError when connecting).
 * Otherwise always ``address="local"``: a plain ``ray.init()`` would silently join any cluster that
   ``ray start`` left on the machine (``/tmp/ray/ray_current_cluster``).
-* ``RAY_AUTH_MODE=disabled`` (else a new local Ray writes ``~/.ray/auth_token`` and later ``ray start``
-  turns token auth on) and ``RAY_USAGE_STATS_ENABLED=0`` are set when the caller has not set them.
+* **A local Ray listens on loopback only, with token authentication on** (measured: without this, Ray
+  2.60's gcs_server, raylet, workers and agents listened on ``*``/``0.0.0.0`` with authentication off).
+  ``_node_ip_address="127.0.0.1"`` plus ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` keeps Ray from replacing
+  the loopback address by the host's address, so every server binds ``127.0.0.1``; ``RAY_AUTH_MODE=token``
+  with a fresh random ``RAY_AUTH_TOKEN`` in this process's environment (inherited by the processes Ray
+  starts, readable only by this user) turns authentication on without writing ``~/.ray/auth_token``. A
+  caller who sets ``RAY_AUTH_MODE`` or a token keeps them. A cluster run (``RAY_ADDRESS``) is the
+  cluster's configuration and is left as it is.
+* ``RAY_USAGE_STATS_ENABLED=0`` is set, and Tune's own SIGINT handler is off
+  (``TUNE_DISABLE_SIGINT_HANDLER=1``): :mod:`tuning.interrupts` stops a run on SIGINT and SIGTERM.
 * The object store is capped (its default is 30% of RAM in /dev/shm); the prepared dataset is the only
   large object and goes through it once.
 * Requested GPUs that the cluster does not have make Tune wait forever (trials stay PENDING with only a
@@ -19,16 +27,19 @@ same way, and the facts behind the choices are measured ones (``shared/reference
 from __future__ import annotations
 
 import logging
+import math
 import os
+import secrets
+import signal
 from dataclasses import dataclass
 
 from hrnn.errors import InvalidInputException
 
-# No token file, no usage stats; Tune's own console output off (the legacy reporter at verbose=0 prints
-# nothing; the HPO driver prints its own one-line-per-result table), no experiment-sync warnings.
+# No usage stats; Tune's own console output and SIGINT handler off (the legacy reporter at verbose=0 prints
+# nothing; the HPO driver prints its own lines), no experiment-sync warnings.
 RAY_ENV = {
-    "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
@@ -65,12 +76,54 @@ def init_ray(*, num_cpus: int | None = None, num_gpus: int | None = None, object
                 "scripts/submit_ray_job.sh (ray job submit), or point RAY_ADDRESS at the cluster itself "
                 "(<head ip>:6379 or 'auto') to drive it from this process.")
         # ray job submit / an existing cluster: sizes belong to the cluster, not to us.
-        ray.init(log_to_driver=False, logging_level=level)
+        with _keeping_sigterm_handler():
+            ray.init(log_to_driver=False, logging_level=level)
     else:
-        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                 log_to_driver=False, logging_level=level,
-                 object_store_memory=object_store_memory or object_store_bytes(), _temp_dir=temp_dir)
+        secure_local_ray()
+        with _keeping_sigterm_handler():
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                     log_to_driver=False, logging_level=level, _node_ip_address=LOOPBACK,
+                     object_store_memory=object_store_memory or object_store_bytes(), _temp_dir=temp_dir)
     return True
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def secure_local_ray() -> None:
+    """Environment of a local Ray that listens on loopback only and authenticates (module docstring)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by the processes Ray starts
+    try:  # ...and, in this process, read once when Ray was imported
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+    if os.environ.get("RAY_AUTH_MODE") is None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+    if (os.environ["RAY_AUTH_MODE"].lower() == "token" and not os.environ.get("RAY_AUTH_TOKEN")
+            and not os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    try:  # Ray caches its configuration when imported; read the environment again (as Ray itself does)
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # pragma: no cover - a Ray without it reads the environment late
+        pass
+
+
+class _keeping_sigterm_handler:
+    """``ray.init`` replaces the driver's SIGTERM handler (with ``sys.exit``); put the caller's back."""
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGTERM)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            try:
+                signal.signal(signal.SIGTERM, self.previous)
+            except ValueError:  # not the main thread: ray.init did not install one either
+                pass
 
 
 @dataclass(frozen=True)
@@ -101,7 +154,7 @@ def trial_resources(cluster: dict, gpus_per_trial: float | None, cpus_per_trial:
     total_cpu = float(cluster.get("CPU", 0.0))
     total_gpu = float(cluster.get("GPU", 0.0))
     node_cpu, node_gpu = node_max if node_max is not None else (total_cpu, total_gpu)
-    if cpus_per_trial is None or cpus_per_trial <= 0:
+    if cpus_per_trial is None or not math.isfinite(cpus_per_trial) or cpus_per_trial <= 0:
         raise InvalidInputException(f"cpus_per_trial must be positive, got {cpus_per_trial!r}.")
     if cpus_per_trial > node_cpu:
         raise InvalidInputException(
@@ -109,8 +162,8 @@ def trial_resources(cluster: dict, gpus_per_trial: float | None, cpus_per_trial:
             f"(cluster total {total_cpu:g}); the trials could never start. Lower cpus_per_trial.")
     if gpus_per_trial is None:
         return TrialResources(cpu=cpus_per_trial, gpu=1.0 if total_gpu >= 1 else 0.0)
-    if gpus_per_trial < 0:
-        raise InvalidInputException(f"gpus_per_trial must be >= 0, got {gpus_per_trial!r}.")
+    if not math.isfinite(gpus_per_trial) or gpus_per_trial < 0:  # NaN compares false and Tune waits forever
+        raise InvalidInputException(f"gpus_per_trial must be a finite number >= 0, got {gpus_per_trial!r}.")
     if gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial):
         raise InvalidInputException(f"gpus_per_trial above 1 must be a whole number, got {gpus_per_trial!r}.")
     if gpus_per_trial > 0 and node_gpu < gpus_per_trial:

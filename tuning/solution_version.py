@@ -1,104 +1,155 @@
-"""CreateSolutionVersion: train (``performHPO: false``) or tune (``performHPO: true``) on an Interactions file
-and write the results the way the service reports them.
+"""CreateSolutionVersion's lifecycle: claim a version, train or tune it (:mod:`.version_training`), and say
+what happened in ``describe.json`` whatever happens.
 
-Status moves ``CREATE PENDING`` -> ``CREATE IN_PROGRESS`` -> ``ACTIVE``, or ``CREATE FAILED`` with a
-``failureReason``; every file is written atomically, so a reader never sees a half-written one. A version
-whose process died while ``CREATE IN_PROGRESS`` is resumed (same version id, same Ray experiment) when
-the same command runs again.
+Statuses: ``CREATE PENDING`` -> ``CREATE IN_PROGRESS`` -> ``ACTIVE``, or ``CREATE FAILED`` with a
+``failureReason``, or ``CREATE STOPPED`` when SIGINT or SIGTERM stopped it (:mod:`.interrupts`; the reason
+says so). Every file is written atomically, so a reader never sees a half-written one.
+
+One version of a solution trains at a time (:mod:`.locks`). The solution's latest version is **resumed**
+(same version, same checkpoints) when it is unfinished (``CREATE STOPPED``, or left ``CREATE PENDING`` /
+``IN_PROGRESS`` / ``STOPPING`` by a process that died) and the command is the same: same interactions file,
+same ``--max-epochs`` and ``--storage`` (``job.json`` records them). A different command does not touch an
+unfinished version: one that died is refused (so its resumable state survives a careless rerun), one that
+was stopped on purpose stays stopped and a new version starts.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
+import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
 
-import torch
+from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceError
 
-from hrnn.artifact import save_model
-from hrnn.data import DataConfig, load_interactions
-from hrnn.data.splits import hpo_splits, service_split
-from hrnn.errors import ServiceError
-from hrnn.evaluation import SERVICE_METRIC_NAMES, HRNNScorer, evaluate_service
-from hrnn.model import ModelConfig
-from hrnn.training import CHECKPOINT_NAME, TrainConfig, Trainer, fit
-
-from .report import write_report
+from . import interrupts
+from .locks import SolutionLock
 from .request import SolutionRequest, parse_create_solution
-from .workspace import VersionFiles, Workspace, solution_arn, version_arn
+from .run_options import RunOptions, local_input_path
+from .version_training import train_or_tune
+from .workspace import VersionFiles, Workspace, solution_arn, storage_error, version_arn
 
 PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
-
-
-@dataclass
-class RunOptions:
-    device: str = "auto"
-    quiet: bool = False
-    gpus_per_trial: float | None = None
-    cpus_per_trial: int = 1
-    max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
-    storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
+STOPPING, STOPPED = "CREATE STOPPING", "CREATE STOPPED"
+UNFINISHED = (PENDING, IN_PROGRESS, STOPPING, STOPPED)
 
 
 def create_solution_version(workspace: Workspace, solution_arn_: str, interactions: str | os.PathLike,
                             options: RunOptions = RunOptions()) -> str:
-    """Run a whole solution version synchronously and return its ARN (also when it failed: describe it)."""
+    """Run a whole solution version synchronously and return its ARN.
+
+    A failure or a stop after the version exists raises with ``solution_version_arn`` set on the exception,
+    so a caller can still name the version (``describe-solution-version`` then says what happened).
+    """
+    options.check()
     name, raw_request = workspace.load_solution(solution_arn_)
     request = parse_create_solution(raw_request)
-    interactions = str(Path(interactions).resolve())
-    version, resumed = _claim_version(workspace, name, interactions)
-    arn = version_arn(name, version.id)
-    status = _StatusFile(version, _describe_base(request, name, arn, raw_request))
-    if not resumed:
-        status.write(PENDING, interactions=interactions)
+    interactions = local_input_path(interactions, "--interactions")
+    if not os.path.isfile(interactions):  # refused before a version exists (a missing file is not a version)
+        what = "does not exist" if not os.path.lexists(interactions) else "is not a regular file"
+        raise InvalidInputException(f"Interactions file {interactions!r} {what}.")
+    job = {"interactions": interactions, **options.identity()}
+    workspace.ensure()
+    lock = SolutionLock(workspace.lock_file(name), solution_arn(name))
     try:
-        status.write(IN_PROGRESS, interactions=interactions, pid=os.getpid())
-        outcome = _train_or_tune(request, interactions, version, arn, options)
-        status.write(ACTIVE, interactions=interactions, trainingHours=round(outcome["seconds"] / 3600.0, 6),
-                     tunedHPOParams=outcome.get("tuned"))
+        lock.acquire()
+    except OSError as exc:
+        raise storage_error(exc, f"lock solution {name!r}") from None
+    try:
+        version, resumed = _claim_version(workspace, name, job)
+        arn = version_arn(name, version.id)
+        lock.record(arn)
+        return _run(version, arn, request, raw_request, name, interactions, job, options, resumed)
+    finally:
+        lock.release()
+
+
+def _run(version: VersionFiles, arn: str, request: SolutionRequest, raw_request: dict, name: str,
+         interactions: str, job: dict, options: RunOptions, resumed: bool) -> str:
+    status = _StatusFile(version, _describe_base(request, name, arn))
+    try:
+        version.write_job({**job, "pid": os.getpid(), "host": socket.gethostname()})  # before any status
+        if not resumed:
+            status.write(PENDING)
+        status.write(IN_PROGRESS)
+        outcome = train_or_tune(request, interactions, version, arn, options)
+        status.write(ACTIVE, trainingHours=round(outcome["seconds"] / 3600.0, 6), tunedHPOParams=outcome.get("tuned"))
+    except KeyboardInterrupt as exc:  # interrupts.Stopped (SIGINT, SIGTERM) or a plain Ctrl-C
+        stop = exc if isinstance(exc, interrupts.Stopped) else interrupts.Stopped(2)
+        _best_effort(status, STOPPED, f"Stopped by {stop.name}; run the same create-solution-version command "
+                                      "to resume it from its checkpoints.")
+        stop.solution_version_arn = arn
+        raise stop from None
     except ServiceError as exc:
-        status.write(FAILED, interactions=interactions, failureReason=exc.message)
+        _best_effort(status, FAILED, exc.message)
+        exc.solution_version_arn = arn
         raise
-    except KeyboardInterrupt:
-        status.write(FAILED, interactions=interactions, failureReason="Stopped by the user (interrupted).")
-        raise
+    except OSError as exc:  # the workspace's disk: full, read-only, removed
+        error = storage_error(exc, f"write solution version {arn}")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            shutil.rmtree(version.checkpoint, ignore_errors=True)  # room for the status; a failed version is final
+        _best_effort(status, FAILED, error.message)
+        error.solution_version_arn = arn
+        raise error from None
     except Exception as exc:  # an unexpected failure still leaves a described, failed version
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        status.write(FAILED, interactions=interactions, failureReason=f"Internal error: {detail}")
+        _best_effort(status, FAILED, f"Internal error: {detail}"[:2000])
+        exc.solution_version_arn = arn
         raise
-    write_report(version)  # outside the try: a report problem must not fail an ACTIVE version
+    try:
+        from .report import write_report
+
+        write_report(version)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not fail an ACTIVE version
+        sys.stderr.write(f"warning: the HTML report of {arn} could not be written: {exc}\n")
     return arn
 
 
-def _claim_version(workspace: Workspace, name: str, interactions: str) -> tuple[VersionFiles, bool]:
-    """Resume this solution's latest version if it is in progress on the same file and its process is gone."""
-    for version in reversed(workspace.versions(name)):
-        described = version.read_describe()
-        if described["status"] in (PENDING, IN_PROGRESS) and described.get("interactions") == interactions:
-            if not _alive(described.get("pid")):
-                return version, True
-        break
+def _best_effort(status: "_StatusFile", value: str, reason: str) -> None:
+    """Write a final status; if even that fails (a full disk), the version is left as it was."""
+    try:
+        status.write(value, failureReason=reason)
+    except OSError:
+        pass
+
+
+def _claim_version(workspace: Workspace, name: str, job: dict) -> tuple[VersionFiles, bool]:
+    """The version to work on (under the solution's lock): the latest one if it is unfinished and this is
+    its command, else a new one; see the module docstring."""
+    versions = workspace.versions(name)
+    if versions:
+        latest = versions[-1]
+        described = latest.read_describe()
+        if described["status"] in UNFINISHED:
+            # An older release kept the interactions file in describe.json and had no job.json.
+            recorded = latest.read_job() or {"interactions": described.get("interactions"), "maxEpochs": None,
+                                             "storage": None}
+            previous = {k: v for k, v in recorded.items() if k in job}
+            if previous == job:
+                return latest, True
+            if described["status"] != STOPPED:
+                raise ResourceInUseException(_unfinished_message(latest, described, previous, job, name))
     version = workspace.version(name, secrets.token_hex(4))
-    version.path.mkdir(parents=True, exist_ok=False)
+    try:
+        version.path.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise storage_error(exc, f"create a solution version in {str(version.path.parent)!r}") from None
     return version, False
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+def _unfinished_message(version: VersionFiles, described: dict, previous: dict, job: dict, name: str) -> str:
+    arn = version_arn(name, version.id)
+    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job[k]!r})" for k in job if previous.get(k) != job[k])
+    return (f"Solution version {arn} is unfinished ({described['status']}, its process has ended) and was started "
+            f"with {differences or 'other options'}. Run create-solution-version with the same options to "
+            f"resume it; nothing was changed. To give it up, remove {str(version.path)!r}.")
 
 
-def _describe_base(request: SolutionRequest, name: str, arn: str, raw_request: dict) -> dict:
+def _describe_base(request: SolutionRequest, name: str, arn: str) -> dict:
     base = {
         "name": version_name(arn),
         "solutionVersionArn": arn,
@@ -133,76 +184,3 @@ class _StatusFile:
         described.update({k: v for k, v in fields.items() if v is not None})
         self.version.write_describe(described)
 
-
-def data_config(request: SolutionRequest) -> DataConfig:
-    return DataConfig.from_hyperparameters(request.hyperparameters, event_type=request.event_type,
-                                           event_value_threshold=request.event_value_threshold)
-
-
-def _train_or_tune(request: SolutionRequest, interactions: str, version: VersionFiles, arn: str,
-                   options: RunOptions) -> dict:
-    data = load_interactions(interactions, data_config(request))
-    seed = request.hyperparameters.seed
-    if not options.quiet:
-        s = data.summary()
-        sys.stderr.write(f"data: {s['interactions']:,} interactions, {s['users']:,} users, "
-                         f"{s['items']:,} items, {s['sessions']:,} sessions\n")
-    if request.perform_hpo:
-        from .hpo import run_hpo  # Ray is imported only when a search runs
-
-        splits = hpo_splits(data, seed)
-        storage = options.storage or str(version.tune_storage)
-        result = run_hpo(data, splits, request, storage=storage, name=f"hpo-{version.id}", seed=seed,
-                         gpus_per_trial=options.gpus_per_trial, cpus_per_trial=options.cpus_per_trial,
-                         max_epochs=options.max_epochs, quiet=options.quiet)
-        best_hp = result.best_hyperparameters  # every recipe hyperparameter of the best trial, typed
-        wire = best_hp.to_wire()
-        trainer = Trainer.create(ModelConfig.from_hyperparameters(best_hp, data.n_items),
-                                 TrainConfig.from_hyperparameters(best_hp, options.device))
-        trainer.load_checkpoint(Path(result.best_checkpoint) / CHECKPOINT_NAME)
-        train = data.take(splits.train)
-        test = splits.test
-        trials = [_trial_row(t) for t in result.trials]
-        trial_seconds = result.training_seconds
-        tuned = result.tuned_hpo_params()
-    else:
-        wire = request.hyperparameters.to_wire()
-        tuned = None
-        split = service_split(data, seed)
-        train = data.take(split.train)
-        test = split.holdout
-        fit_started = time.perf_counter()
-        fitted = fit(train, request.hyperparameters, device=options.device, quiet=options.quiet,
-                     max_epochs=options.max_epochs, checkpoint_dir=version.checkpoint)
-        trainer = fitted.trainer
-        trial_seconds = time.perf_counter() - fit_started
-        trials = [{"trial_id": "single", **request.algorithm_hyperparameters_wire(), "objective": None,
-                   "seconds": round(trial_seconds, 3), "device": str(trainer.device), "status": "TERMINATED",
-                   "history": fitted.epochs}]
-    timeout = 60.0 * request.hyperparameters.session_timeout_minutes
-    scorer = HRNNScorer(trainer.model, trainer.device, item_mask=torch.as_tensor(train.item_counts() > 0),
-                        session_timeout_seconds=timeout)
-    metrics = evaluate_service(scorer, data, test)
-    save_model(version.model, trainer.model, data, train, wire,
-               {"train_config": trainer.config.to_dict(), "history": trainer.history,
-                "interactions": interactions, "data": data.summary()},
-               session_timeout_seconds=timeout, device=trainer.device)
-    version.write_metrics(arn, {k: round(float(metrics[k]), 6) for k in SERVICE_METRIC_NAMES})
-    version.write_trials(trials)
-    shutil.rmtree(version.checkpoint, ignore_errors=True)
-    return {"seconds": trial_seconds, "tuned": tuned}
-
-
-def _trial_row(trial) -> dict:
-    return {
-        "trial_id": trial.trial_id,
-        **trial.params,
-        "objective": trial.objective,
-        **{k: trial.metrics.get(k) for k in SERVICE_METRIC_NAMES},
-        "epochs": trial.epochs,
-        "seconds": round(trial.seconds, 3),
-        "device": trial.device,
-        "node": trial.node,
-        "status": trial.status,
-        "history": trial.history,
-    }

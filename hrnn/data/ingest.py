@@ -19,6 +19,10 @@ Decisions (PERSONALIZE.md section 4 and 9 where the service is silent):
 * A new session starts at a user's first event and wherever the gap to the user's previous event is
   strictly greater than the timeout (default 30 minutes; a gap of exactly the timeout stays in the session).
 * The 1000-interaction and 25-users-with-2-or-more minimums are checked after all filtering.
+* TIMESTAMPs of a file must be plausible epoch seconds: none later than now plus :data:`FUTURE_TOLERANCE_SECONDS`.
+  A value in the far future (``9999999999``, ``2**63-1``) or a file in milliseconds (every event would
+  then be its own session, and the recency weights of the older events vanish) is refused with the row,
+  the value and, when dividing by 1000 (or 10^6, 10^9) gives a plausible time, that hint.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .dataset import InteractionData
 from .encode import compact_codes, encode_ids, stable_user_time_order
 
 MIN_INTERACTIONS = 1000
+FUTURE_TOLERANCE_SECONDS = 2 * 86400  # clocks and time zones; an export is not days ahead of now
 MIN_USERS_WITH_TWO = 25
 _DEFAULTS = HRNN_RECIPE.defaults
 
@@ -66,8 +71,10 @@ class DataConfig:
 # ---- building from a table --------------------------------------------------------------------------
 
 def load_interactions(path: str | os.PathLike, config: DataConfig = DataConfig()) -> InteractionData:
-    """Read an Interactions file and build the training arrays."""
-    return build_interactions(read_interactions(path), config, source=str(path))
+    """Read an Interactions file, check its timestamps are plausible, and build the training arrays."""
+    table = read_interactions(path)
+    check_timestamps(_int64(table.column("TIMESTAMP"), str(path)), str(path))
+    return build_interactions(table, config, source=str(path))
 
 
 def build_interactions(table: pa.Table, config: DataConfig = DataConfig(), source: str = "<table>",
@@ -131,6 +138,37 @@ def _int64(column: pa.ChunkedArray, source: str) -> np.ndarray:
         return column.chunk(0).to_numpy().astype(np.int64, copy=False)
     return np.concatenate([c.to_numpy() for c in column.chunks]).astype(np.int64, copy=False) if column.num_chunks \
         else np.zeros(0, dtype=np.int64)
+
+
+def check_timestamps(times: np.ndarray, source: str, now: float | None = None) -> None:
+    """Refuse timestamps after now (+ tolerance); see the module docstring."""
+    if len(times) == 0:
+        return
+    latest = int(time.time() if now is None else now) + FUTURE_TOLERANCE_SECONDS
+    if int(times.max()) <= latest:
+        return
+    row = int(np.argmax(times > latest))
+    value = int(times[row])
+    later = int(np.count_nonzero(times > latest))
+    for scale, unit in ((1000, "milliseconds"), (10**6, "microseconds"), (10**9, "nanoseconds")):
+        if 0 < value // scale <= latest and value // scale >= 10**8:  # after 1973 in that unit
+            raise InvalidInputException(
+                f"{source!r}, row {row + 1}: TIMESTAMP {value} is not epoch seconds: it is {_date(value // scale)} "
+                f"in {unit} ({later:,} of {len(times):,} values are in the future as seconds). Convert the "
+                f"column to Unix epoch seconds (divide by {scale:,}).")
+    raise InvalidInputException(
+        f"{source!r}, row {row + 1}: TIMESTAMP {value} is {_date(value)}, in the future ({later:,} of "
+        f"{len(times):,} values are); expected Unix epoch seconds no later than {_date(latest)}. Fix or drop "
+        "those rows.")
+
+
+def _date(seconds: int) -> str:
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "beyond the year 9999"
 
 
 def _filter_mask(table: pa.Table, config: DataConfig, source: str) -> np.ndarray | None:

@@ -18,6 +18,11 @@ from ..model import HRNN, event_inputs
 from .metrics import SERVICE_TOP_K, NextItemAccumulator, service_metrics, topk_items
 
 SCORE_CHUNK = 512  # users (or events) scored at once: bounds memory at chunk x n_items floats
+BLOCK_STEPS = 64  # steps whose input projection is computed at once when states are computed
+
+
+def _index(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.int64)).to(device)
 
 
 class Scorer:
@@ -63,41 +68,46 @@ class HRNNScorer(Scorer):
 
     @torch.no_grad()
     def _run(self, data: InteractionData, collect: np.ndarray | None):
-        """Feed every sequence through the model, ``chunk`` sequences at a time, longest first."""
+        """Feed every sequence through the model, ``chunk`` sequences at a time, longest first, in blocks of
+        :data:`BLOCK_STEPS` steps: the input projection of a block is one multiply, the recurrence reads the
+        session starts on the host (the user-level GRU runs only where a session starts), and a block runs
+        only the sequences that still have events (a prefix, since they are sorted by length)."""
         model, dev = self.model, self.device
         model.eval()
         hidden = model.hidden
         finals = torch.zeros(data.n_sequences, hidden, device=dev)
         finals_u = torch.zeros(data.n_sequences, hidden, device=dev)
-        n_collect = int(collect.sum()) if collect is not None else 0
-        collected = torch.zeros(n_collect, hidden, device=dev)
-        collect_pos = torch.as_tensor(np.cumsum(collect) - 1 if collect is not None else np.zeros(0, np.int64)).to(dev)
-        collect_t = torch.as_tensor(collect).to(dev) if collect is not None else None
-        items, gaps, sstart, ustart = event_inputs(data, dev)
+        collect_pos = np.cumsum(collect) - 1 if collect is not None else None
+        collected = torch.zeros(int(collect.sum()) if collect is not None else 0, hidden, device=dev)
+        items, gaps, _, _ = event_inputs(data, dev)
+        session_start, user_start = data.session_start_mask(), data.user_start_mask()
         lengths = data.lengths
         order = np.argsort(-lengths, kind="stable")
+        order = order[lengths[order] > 0]
         for lo in range(0, len(order), self.chunk):
             seqs = order[lo:lo + self.chunk]
-            seq_len = lengths[seqs]
-            if seq_len.max(initial=0) == 0:
-                continue
-            steps = np.arange(int(seq_len.max()))[:, None]
-            idx = np.where(steps < seq_len[None, :], data.user_offsets[seqs][None, :] + steps, -1)
-            idx_t = torch.as_tensor(idx).to(dev)
+            seq_len, heads = lengths[seqs], data.user_offsets[seqs]
             h_s, h_u = model.initial_state(len(seqs), dev)
-            for t in range(idx_t.shape[0]):
-                ev = idx_t[t]
-                present = (ev >= 0).unsqueeze(1)
-                e = ev.clamp(min=0)
-                gi = model.input_gates(items[e], gaps[e])
-                new_s, new_u, _ = model.step(gi, h_s, h_u, sstart[e].unsqueeze(1).float(), ustart[e].unsqueeze(1).float())
-                h_s = torch.where(present, new_s, h_s)
-                h_u = torch.where(present, new_u, h_u)
-                if collect_t is not None:
-                    take = collect_t[e] & present.squeeze(1)
-                    collected[collect_pos[e[take]]] = h_s[take]
-            finals[torch.as_tensor(seqs).to(dev)] = h_s
-            finals_u[torch.as_tensor(seqs).to(dev)] = h_u
+            for b0 in range(0, int(seq_len[0]), BLOCK_STEPS):
+                n = int(np.count_nonzero(seq_len > b0))
+                if n < h_s.shape[0]:  # these sequences ended in an earlier block
+                    finals_u[_index(seqs[n:h_s.shape[0]], dev)] = h_u[n:]
+                    h_s, h_u = h_s[:n], h_u[:n]
+                steps = b0 + np.arange(min(BLOCK_STEPS, int(seq_len[0]) - b0))[:, None]
+                present = steps < seq_len[None, :n]
+                ev = np.where(present, heads[None, :n] + steps, 0)
+                ev_t = _index(ev, dev)
+                gates = model.gates_from_embeddings(model.item_embedding(items[ev_t]), gaps[ev_t])
+                # Past its end a sequence starts nothing, so its user state stays as it was.
+                states, h_s, h_u = model.recur_rows(gates, session_start[ev] & present, user_start[ev] & present,
+                                                    h_s, h_u)
+                last = seq_len[:n] - 1 - b0
+                ends = np.flatnonzero(last < len(steps))
+                finals[_index(seqs[ends], dev)] = states[_index(last[ends], dev), _index(ends, dev)]
+                if collect is not None:
+                    t, b = np.nonzero(collect[ev] & present)
+                    collected[_index(collect_pos[ev[t, b]], dev)] = states[_index(t, dev), _index(b, dev)]
+            finals_u[_index(seqs[:h_u.shape[0]], dev)] = h_u
         return finals, collected, finals_u
 
     def final_states(self, data, query_times=None):
@@ -133,7 +143,7 @@ def evaluate_service(scorer: Scorer, data: InteractionData, holdout: UserHoldout
     # The query happens when the user's first held-out interaction does.
     states = scorer.final_states(inputs, query_times=data.times[holdout.cuts])
     top = np.concatenate([
-        topk_items(scorer.scores(states[lo:lo + SCORE_CHUNK]).float().cpu(), SERVICE_TOP_K)
+        topk_items(scorer.scores(states[lo:lo + SCORE_CHUNK]), SERVICE_TOP_K)  # on the scores' device
         for lo in range(0, states.shape[0], SCORE_CHUNK)
     ]) if states.shape[0] else np.zeros((0, SERVICE_TOP_K), dtype=np.int64)
     return service_metrics(top, offsets, relevant, data.n_items)

@@ -27,6 +27,10 @@ class TrainConfig:
     full_softmax_max_items: int = _DEFAULTS.full_softmax_max_items
     seed: int = _DEFAULTS.seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # How the engine runs (not hyperparameters; see hrnn/training/window.py and graphs.py):
+    precision: str = "fp32"  # fp32 | bf16 (autocast for the recurrence; the logits and loss stay fp32)
+    cuda_graphs: bool = True  # CUDA: capture a training window once and replay it (HRNN_CUDA_GRAPHS=0: off)
+    sync_free: bool | None = None  # the masked, graph-friendly recurrence; None: on CUDA only
 
     @classmethod
     def from_hyperparameters(cls, hp: HyperParameterValues, device: str = "auto") -> "TrainConfig":

@@ -1,55 +1,128 @@
-"""Losses: a per-row cross-entropy cheaper than torch's on CPU, and the sampled softmax with logQ correction."""
+"""The training losses as single autograd nodes: the sampled softmax (in-batch targets plus shared negatives,
+logQ-corrected) and the full softmax, both in fp32, weighted and summed over a window's events.
+
+Written with autograd's operations, the sampled softmax concatenates two logit blocks, runs ``log_softmax``
+and gathers the targets, and its backward allocates and zero-fills several ``[T*B, B + negatives]`` tensors.
+Here the large block (the shared negatives, or every item) costs as few passes over memory as possible:
+
+* its bias rides in the multiply (the states get a column of ones and the item rows a column of biases),
+  so no pass writes the bias and the backward's item-row multiply yields the bias gradient as its last column;
+* ``torch.softmax`` (one fused pass) gives its probabilities; its log-normaliser is ``max - log(max p)``,
+  and the in-batch block's is combined with it by ``logaddexp``;
+* the backward scales the saved probabilities into the logits' gradient in place, runs the output layer's
+  multiplies, and scatters the item rows' gradients into the gathered table rows (``index_add``).
+
+The saved buffers are consumed, so a graph cannot be back-propagated twice (autograd raises if it is).
+"""
 
 from __future__ import annotations
 
 import torch
 
+MASKED = -1e9  # the logit bias of an in-batch column without a target: exp() of it is exactly 0
 
-class _CrossEntropy(torch.autograd.Function):
-    """Per-row ``-log_softmax(logits)[label]``, as ``F.cross_entropy(..., reduction="none")``, cheaper on CPU.
 
-    ``F.cross_entropy`` runs ``log_softmax`` (slower than ``softmax`` on CPU), and its backward allocates and
-    zero-fills an [N, C] gradient for the label gather, then ``log_softmax``'s backward allocates another. Here
-    the forward keeps the softmax ``p`` and reads the log-normaliser off each row's largest logit,
-    ``lse = x_max - log(p_max)`` (``p_max >= 1/C`` never underflows), and the backward turns ``p`` into the
-    gradient in place (``p * g``, minus ``g`` at the label). The saved buffer is consumed, so the graph cannot
-    be back-propagated twice (autograd raises if it is).
+def _with_ones(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+
+
+def _softmax_block(states_1: torch.Tensor, rows_b: torch.Tensor):
+    """Probabilities of ``states_1 @ rows_b^T`` (bias in the last column) and their log-normaliser."""
+    logits = states_1.mm(rows_b.t())
+    row_max = logits.amax(dim=1)
+    probs = torch.softmax(logits, dim=1)
+    del logits
+    return probs, row_max - torch.log(probs.amax(dim=1))
+
+
+class _SampledSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, states, table, bias, targets, negatives, target_bias, negative_bias, weight):
+        steps, batch, hidden = states.shape
+        t_emb = table.index_select(0, targets.reshape(-1)).reshape(steps, batch, hidden)
+        t_bias = bias.index_select(0, targets.reshape(-1)).reshape(steps, 1, batch) + target_bias.unsqueeze(1)
+        in_batch = torch.baddbmm(t_bias, states, t_emb.transpose(1, 2))  # [T, B, B]: column j = slot j's target
+        target_logit = in_batch.diagonal(dim1=1, dim2=2).reshape(-1).clone()
+        batch_max = in_batch.amax(dim=2, keepdim=True)
+        in_batch.sub_(batch_max).exp_()  # exp(x - max): the in-batch probabilities up to a row scale
+        log_norm = in_batch.sum(dim=2).log_().add_(batch_max.squeeze(2)).reshape(-1)
+        batch_max = batch_max.reshape(-1)
+        saved = [states, t_emb, in_batch, weight, targets]
+        if negatives.shape[0]:
+            states_1 = _with_ones(states.reshape(-1, hidden))
+            rows_b = torch.cat([table.index_select(0, negatives),
+                                (bias.index_select(0, negatives) + negative_bias).unsqueeze(1)], dim=1)
+            probs, sampled_norm = _softmax_block(states_1, rows_b)
+            total = torch.logaddexp(log_norm, sampled_norm)
+            # global probabilities: in_batch * exp(max - total), probs * exp(sampled_norm - total)
+            saved += [torch.exp(batch_max - total), probs, torch.exp(sampled_norm - total), states_1, rows_b,
+                      negatives]
+        else:
+            total = log_norm
+            saved += [torch.exp(batch_max - total)]
+        ctx.save_for_backward(*saved)
+        ctx.table_shape = table.shape
+        return torch.dot(total - target_logit, weight.reshape(-1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        states, t_emb, in_batch, weight, targets, batch_share, *neg = ctx.saved_tensors
+        steps, batch, hidden = states.shape
+        row_grad = weight.reshape(-1) * grad
+        in_batch.mul_((row_grad * batch_share).reshape(steps, batch, 1))  # softmax * dL/drow
+        in_batch.diagonal(dim1=1, dim2=2).sub_(row_grad.reshape(steps, batch))
+        d_states = torch.bmm(in_batch, t_emb)
+        d_t_emb = torch.bmm(in_batch.transpose(1, 2), states).reshape(-1, hidden)
+        d_table = states.new_zeros(ctx.table_shape).index_add_(0, targets.reshape(-1), d_t_emb)
+        d_bias = states.new_zeros(ctx.table_shape[0]).index_add_(0, targets.reshape(-1), in_batch.sum(dim=1).reshape(-1))
+        if neg:
+            probs, sampled_share, states_1, rows_b, negatives = neg
+            probs.mul_((row_grad * sampled_share).unsqueeze(1))
+            d_states.reshape(-1, hidden).addmm_(probs, rows_b[:, :hidden])
+            d_rows = probs.t().mm(states_1)  # [N, H + 1]: the last column is the bias gradient
+            d_table.index_add_(0, negatives, d_rows[:, :hidden])
+            d_bias.index_add_(0, negatives, d_rows[:, hidden])
+        return d_states, d_table, d_bias, None, None, None, None, None
+
+
+def sampled_softmax_loss(states, table, bias, targets, negatives, target_bias, negative_bias, weight):
+    """Weighted sum over events of the cross-entropy of each event's target against the other slots' targets
+    of the same step (in-batch negatives) and ``negatives`` (shared by the window).
+
+    ``states`` [T, B, H] fp32; ``table``/``bias`` [U, H]/[U]: the item rows the window touches; ``targets``
+    [T, B] and ``negatives`` [N]: row indices into them; ``target_bias`` [T, B]: ``-log Q`` of each slot's
+    target (:data:`MASKED` where a slot has none); ``negative_bias`` [N]: ``-log Q`` of each negative;
+    ``weight`` [T, B]: each event's loss weight (0 where there is no target).
     """
+    return _SampledSoftmax.apply(states, table, bias, targets, negatives, target_bias, negative_bias, weight)
+
+
+class _FullSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, states, table, bias, targets, weight):
+        hidden = states.shape[-1]
+        states_1 = _with_ones(states.reshape(-1, hidden))
+        rows_b = torch.cat([table, bias.unsqueeze(1)], dim=1)
+        labels = targets.reshape(-1, 1)
+        target_logit = (states_1 * rows_b.index_select(0, labels.squeeze(1))).sum(dim=1)
+        probs, log_norm = _softmax_block(states_1, rows_b)
+        ctx.save_for_backward(states_1, rows_b, probs, weight, labels)
+        ctx.states_shape = states.shape
+        return torch.dot(log_norm - target_logit, weight.reshape(-1))
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        p = torch.softmax(logits, dim=1)
-        # softmax is monotonic: the largest p is the largest logit's (amax: max with indices is slow on CPU).
-        log_norm = logits.amax(dim=1, keepdim=True) - torch.log(p.amax(dim=1, keepdim=True))
-        ctx.save_for_backward(p, labels)
-        return (log_norm - logits.gather(1, labels.unsqueeze(1))).squeeze(1)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        p, labels = ctx.saved_tensors
-        grad_logits = p.mul_(grad.unsqueeze(1))
-        grad_logits.scatter_add_(1, labels.unsqueeze(1), -grad.unsqueeze(1))
-        return grad_logits, None
+    def backward(ctx, grad):
+        states_1, rows_b, probs, weight, labels = ctx.saved_tensors
+        hidden = rows_b.shape[1] - 1
+        row_grad = weight.reshape(-1) * grad
+        probs.mul_(row_grad.unsqueeze(1))
+        probs.scatter_add_(1, labels, -row_grad.unsqueeze(1))
+        d_states = probs.mm(rows_b[:, :hidden]).reshape(ctx.states_shape)
+        d_rows = probs.t().mm(states_1)
+        return d_states, d_rows[:, :hidden], d_rows[:, hidden], None, None
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """[N, C] float logits, [N] labels -> [N] losses (see :class:`_CrossEntropy`)."""
-    return _CrossEntropy.apply(logits, labels)
-
-
-def sampled_softmax_loss(model, states, target, negatives, log_q_batch, log_q_sample):
-    """Cross-entropy over in-batch targets (per step) plus shared sampled negatives, logQ-corrected."""
-    steps, batch, hidden = states.shape
-    safe = target.clamp(min=0)
-    target_emb = model.item_embedding(safe)  # [T, B, H]
-    in_batch = torch.bmm(states, target_emb.transpose(1, 2))  # [T, B, B]: column j = slot j's target
-    in_batch = in_batch + (model.item_bias[safe] - log_q_batch[safe]).unsqueeze(1)
-    in_batch = in_batch.float().masked_fill((target < 0).unsqueeze(1), -1e9)
-    neg_emb = model.item_embedding(negatives)
-    # addmm: the bias row is the product's initial value, one pass over the [T*B, negatives] block fewer.
-    sampled = torch.addmm(model.item_bias[negatives] - log_q_sample[negatives], states.reshape(-1, hidden),
-                          neg_emb.t())
-    logits = torch.cat([in_batch.reshape(steps * batch, batch), sampled.float()], dim=1)
-    labels = torch.arange(batch, device=states.device).repeat(steps)
-    return cross_entropy(logits, labels)
-
+def full_softmax_loss(states, table, bias, targets, weight):
+    """Weighted sum over events of the cross-entropy over every item: ``states`` [T, B, H] fp32, ``table``
+    and ``bias`` the whole item tables, ``targets`` [T, B] item indices, ``weight`` [T, B]."""
+    return _FullSoftmax.apply(states, table, bias, targets, weight)

@@ -1,4 +1,4 @@
-"""The optimiser of the reference implementations: Adagrad, optionally with momentum."""
+"""The optimiser of the reference implementations: Adagrad, optionally with momentum, dense and row-wise."""
 
 from __future__ import annotations
 
@@ -6,64 +6,66 @@ import torch
 
 
 class AdagradM(torch.optim.Optimizer):
-    """Adagrad with optional momentum, as in the GRU4Rec/HGRU4Rec reference code (torch's has no momentum).
+    """Adagrad with optional momentum, as in the GRU4Rec/HGRU4Rec reference code (torch's has no momentum):
+    ``acc += g^2``, ``step = lr g / (sqrt(acc) + eps)``, ``mom = momentum mom - step``, ``p += mom``.
 
-    Without momentum, a row whose gradient is zero is left exactly as it is (its accumulator gains 0 and its
-    update is 0), so on the CPU the large item tables (embedding, bias) are updated only on the rows a window
-    touched: the items, targets and negatives of one window are a fraction of the catalogue.
+    :meth:`step` updates the parameters that have a ``.grad`` (the small dense ones). :meth:`step_rows`
+    updates given rows of an item table from the gradient of just those rows, as the official GRU4Rec's
+    indexed optimiser does: the cost is proportional to the rows a window touched, not to the catalogue.
+    With momentum, only the touched rows move (their momentum is applied when they are next touched), as
+    in GRU4Rec. The state (``acc``, ``mom``) exists from the start, so every step is free of allocations
+    and host decisions (a CUDA graph can capture it).
     """
-
-    ROW_SPARSE_MIN = 1 << 16  # elements: below this the dense update is cheaper than finding the rows
 
     def __init__(self, params, lr: float = 0.05, momentum: float = 0.0, eps: float = 1e-6):
         super().__init__(params, dict(lr=lr, momentum=momentum, eps=eps))
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["acc"] = torch.zeros_like(p)
+                if group["momentum"]:
+                    self.state[p]["mom"] = torch.zeros_like(p)
 
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            for p in params:
-                if not self.state[p]:
-                    self.state[p]["acc"] = torch.zeros_like(p)
-                    if group["momentum"]:
-                        self.state[p]["mom"] = torch.zeros_like(p)
-            sparse = [p for p in params if self._row_sparse(p, group)]
-            dense = [p for p in params if not any(p is q for q in sparse)]
-            for p in sparse:
-                self._sparse_update(p, group)
+            dense = [p for p in group["params"] if p.grad is not None]
             if not dense:
                 continue
             grads = [p.grad for p in dense]
             accs = [self.state[p]["acc"] for p in dense]
             torch._foreach_addcmul_(accs, grads, grads)
-            denom = torch._foreach_add(torch._foreach_sqrt(accs), group["eps"])
-            updates = torch._foreach_div(grads, denom)
+            denom = torch._foreach_sqrt(accs)
+            torch._foreach_add_(denom, group["eps"])
             if group["momentum"]:
                 moms = [self.state[p]["mom"] for p in dense]
                 torch._foreach_mul_(moms, group["momentum"])
-                torch._foreach_add_(moms, updates, alpha=-group["lr"])
+                torch._foreach_addcdiv_(moms, grads, denom, value=-group["lr"])
                 torch._foreach_add_(dense, moms)
             else:
-                torch._foreach_add_(dense, updates, alpha=-group["lr"])
+                torch._foreach_addcdiv_(dense, grads, denom, value=-group["lr"])
 
-    def _row_sparse(self, p: torch.Tensor, group: dict) -> bool:
-        """Row-sparse only where it is exact (no momentum) and free of device syncs (the CPU)."""
-        return (not group["momentum"] and p.device.type == "cpu" and p.dim() in (1, 2)
-                and p.numel() >= self.ROW_SPARSE_MIN)
-
-    def _sparse_update(self, p: torch.Tensor, group: dict) -> None:
-        """The Adagrad update of the rows with a nonzero gradient; the same arithmetic as the dense one."""
-        grad = p.grad
-        if grad.dim() == 1:
-            touched = grad != 0
-        else:  # a row is touched iff its max or min is nonzero: two fast reductions (ne().any() is slow)
-            touched = (grad.amax(dim=1) != 0) | (grad.amin(dim=1) != 0)
-        rows = touched.nonzero().squeeze(1)
-        g = grad.index_select(0, rows)
-        acc = self.state[p]["acc"].index_select(0, rows).addcmul_(g, g)
-        self.state[p]["acc"].index_copy_(0, rows, acc)
-        update = g.div_(acc.sqrt_().add_(group["eps"]))
-        p.index_copy_(0, rows, p.index_select(0, rows).add_(update, alpha=-group["lr"]))
-
+    @torch.no_grad()
+    def step_rows(self, params: list[torch.Tensor], rows: torch.Tensor, values: list[torch.Tensor],
+                  grads: list[torch.Tensor]) -> None:
+        """Update ``p[rows]`` of each table ``p`` in ``params``, whose current rows are ``values`` (the
+        gathered copies the window computed with) and whose gradient is ``grads``. ``rows`` may repeat a
+        row only where the repeated entries carry the same gradient (then they compute the same update).
+        ``values`` and ``grads`` are consumed."""
+        group = self.param_groups[0]
+        accs = [self.state[p]["acc"].index_select(0, rows) for p in params]
+        torch._foreach_addcmul_(accs, grads, grads)
+        for p, acc in zip(params, accs):
+            self.state[p]["acc"].index_copy_(0, rows, acc)
+        torch._foreach_sqrt_(accs)
+        torch._foreach_add_(accs, group["eps"])
+        if group["momentum"]:
+            moms = [self.state[p]["mom"].index_select(0, rows) for p in params]
+            torch._foreach_mul_(moms, group["momentum"])
+            torch._foreach_addcdiv_(moms, grads, accs, value=-group["lr"])
+            for p, mom in zip(params, moms):
+                self.state[p]["mom"].index_copy_(0, rows, mom)
+            torch._foreach_add_(values, moms)
+        else:
+            torch._foreach_addcdiv_(values, grads, accs, value=-group["lr"])
+        for p, value in zip(params, values):
+            p.index_copy_(0, rows, value)

@@ -1,18 +1,20 @@
 """Training: user-parallel mini-batches, truncated BPTT windows, sampled softmax with logQ correction.
 
-Each of ``batch_size`` slots walks one user's events in time order and moves on to the next user when the
-current one ends; the state of a slot is reset exactly where a session or a user starts (see
-:meth:`HRNN.step`). Every ``bptt`` steps the loss of the window is back-propagated, the optimiser steps and
-the carried states are detached, so gradients flow through at most ``bptt`` consecutive events.
+Each of ``batch_size`` slots walks its users' events in time order, one user after another (users are
+assigned to slots longest first, so the slots stay busy until the end of the epoch); the state of a slot is
+reset exactly where a session or a user starts (see :meth:`HRNN.step`). Every ``bptt`` steps the loss of the
+window is back-propagated, the optimiser steps and the carried states are detached, so gradients flow
+through at most ``bptt`` consecutive events.
 
-The whole epoch's slot layout is built on the host once, moved to the device once, and sliced per window:
-the inner loop never copies from or synchronises with the device.
+An epoch is prepared in chunks of many windows (:mod:`hrnn.training.plan`: the events' inputs and targets,
+the negatives, the item rows each window touches); a window (:mod:`hrnn.training.window`) gathers just
+those rows of the item tables and updates just those rows, so its cost does not grow with the catalogue. On
+CUDA a window is one CUDA graph replay (:mod:`hrnn.training.graphs`) and the inner loop never synchronises
+with the device.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,10 +28,12 @@ from ..atomic import atomic_path
 from ..data import InteractionData
 from ..model import HRNN, ModelConfig
 from .config import TrainConfig, resolve_device
+from .graphs import WindowRunner, graphs_enabled
 from .layout import EventTensors, slot_layout
-from .loss import cross_entropy, sampled_softmax_loss
 from .optim import AdagradM
+from .plan import EpochPlan, Sampling
 from .platform import tune_malloc
+from .window import WindowState, WindowStep
 
 
 @dataclass
@@ -49,7 +53,7 @@ class Trainer:
     model: HRNN
     config: TrainConfig
     device: torch.device
-    optimizer: torch.optim.Optimizer = field(init=False)
+    optimizer: AdagradM = field(init=False)
     epoch: int = 0
     history: list = field(default_factory=list)
 
@@ -65,82 +69,70 @@ class Trainer:
         torch.manual_seed(config.seed)
         return cls(model=HRNN(model_config), config=config, device=resolve_device(config.device))
 
+    @property
+    def sync_free(self) -> bool:
+        """The masked, graph-friendly recurrence: on CUDA, or where the config asks for it."""
+        return self.device.type == "cuda" if self.config.sync_free is None else bool(self.config.sync_free)
+
+    @property
+    def precision(self) -> str:
+        return os.environ.get("HRNN_PRECISION", self.config.precision)
+
+    def full_softmax(self, n_items: int) -> bool:
+        cfg = self.config
+        return cfg.loss == "full" or (cfg.loss == "auto" and n_items <= cfg.full_softmax_max_items)
+
+    def plan_epoch(self, data: InteractionData, tensors: EventTensors) -> EpochPlan:
+        """The windows of the next epoch: the slot layout and the negatives are seeded by (seed, epoch)."""
+        cfg = self.config
+        layout = slot_layout(data.lengths, data.user_offsets, cfg.batch_size, np.random.default_rng([cfg.seed, self.epoch]))
+        sampling = Sampling.build(data.item_counts(), cfg.sample_alpha, tensors, self.device)
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.epoch)
+        return EpochPlan(tensors, layout, cfg.bptt, sampling, num_negatives=min(cfg.num_negatives, data.n_items),
+                         full_softmax=self.full_softmax(data.n_items), exact_rows=not self.sync_free,
+                         generator=generator, device=self.device)
+
     # ---- one epoch ------------------------------------------------------------------------------------
     def train_epoch(self, data: InteractionData, tensors: EventTensors | None = None,
                     progress: Callable[[int, int], None] | None = None) -> EpochStats:
-        cfg, dev, model = self.config, self.device, self.model
-        tensors = tensors or EventTensors.build(data, cfg, dev)
-        rng = np.random.default_rng([cfg.seed, self.epoch])
-        gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + self.epoch)
-        layout = torch.as_tensor(slot_layout(data.lengths, data.user_offsets, cfg.batch_size, rng)).to(dev)
-        counts = torch.as_tensor(data.item_counts(), dtype=torch.float32, device=dev)
-        use_full = cfg.loss == "full" or (cfg.loss == "auto" and data.n_items <= cfg.full_softmax_max_items)
-        n_neg = 0 if use_full else min(cfg.num_negatives, data.n_items)
-        log_q_batch = torch.log(counts.clamp(min=1) / counts.sum())
-        sample_p = counts.clamp(min=0) ** cfg.sample_alpha
-        sample_p = sample_p / sample_p.sum()
-        log_q_sample = torch.log(sample_p.clamp(min=1e-12))
-        cdf = torch.cumsum(sample_p, 0)
-        valid_w = tensors.weight[tensors.target >= 0]
-        mean_w = valid_w.mean().clamp(min=1e-12) if valid_w.numel() else torch.ones((), device=dev)
-
+        dev, model = self.device, self.model
+        tensors = tensors or EventTensors.build(data, self.config, dev)
+        plan = self.plan_epoch(data, tensors)
         model.train()
-        batch = layout.shape[1]
-        h_s, h_u = model.initial_state(batch, dev)
-        total_loss = torch.zeros((), device=dev)
-        total_n = torch.zeros((), device=dev)
+        state = WindowState.zeros(model, plan.batch, dev)
+        step = WindowStep(model, self.optimizer, sync_free=self.sync_free, precision=self.precision,
+                          full_softmax=plan.full)
+        runner = WindowRunner(step, state, graphs_enabled(dev, self.config.cuda_graphs))
         started = time.perf_counter()
-        n_windows = math.ceil(layout.shape[0] / cfg.bptt)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
-        for w in range(n_windows):
-            idx = layout[w * cfg.bptt:(w + 1) * cfg.bptt]
-            present = idx >= 0
-            ev = idx.clamp(min=0)
-            items = tensors.items[ev]
-            gaps = tensors.gaps[ev]
-            # An empty slot behaves like a user start (state reset) with no target.
-            ustart = tensors.user_start[ev] | ~present
-            sstart = tensors.session_start[ev] | ~present
-            target = torch.where(present, tensors.target[ev], torch.full_like(ev, -1))
-            weight = torch.where(target >= 0, tensors.weight[ev], torch.zeros_like(tensors.weight[ev]))
-            with autocast:
-                states, h_s, h_u = model.run_window(items, gaps, sstart, ustart, h_s, h_u)
-                states = model.dropout(states)
-                if use_full:
-                    logits = model.score_all(states).float()
-                    ce = cross_entropy(logits.reshape(-1, logits.shape[-1]), target.clamp(min=0).reshape(-1))
-                else:
-                    negatives = torch.searchsorted(cdf, torch.rand(n_neg, generator=gen, device=dev)).clamp(
-                        max=data.n_items - 1)
-                    ce = sampled_softmax_loss(model, states, target, negatives, log_q_batch, log_q_sample)
-            n_valid = (target >= 0).sum()
-            loss = (ce * weight.reshape(-1)).sum() / (n_valid.clamp(min=1) * mean_w)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            h_s, h_u = h_s.detach(), h_u.detach()
-            total_loss += loss.detach() * n_valid
-            total_n += n_valid
+        for w, batch in enumerate(plan.windows()):
+            runner(batch)
             if progress is not None:
-                progress(w + 1, n_windows)
+                progress(w + 1, plan.n_windows)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - started
+        self.optimizer.zero_grad(set_to_none=True)
         self.epoch += 1
-        stats = EpochStats(epoch=self.epoch, loss=float(total_loss / total_n.clamp(min=1)), events=data.n_events,
-                           seconds=seconds)
+        stats = EpochStats(epoch=self.epoch, loss=float(state.loss_sum / state.n_sum.clamp(min=1)),
+                           events=data.n_events, seconds=seconds)
         self.history.append(asdict(stats))
         return stats
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
+        """Everything a resumed run needs to continue as an uninterrupted one, every RNG stream included:
+        the CPU generator (dropout on the CPU), every CUDA device's generator (dropout on CUDA). The slot
+        layout (numpy) and the negatives are seeded by (seed, epoch) and need no state."""
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "history": self.history,
-            "torch_rng": torch.get_rng_state(),  # dropout masks continue as in an uninterrupted run
+            "torch_rng": torch.get_rng_state(),
         }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -149,6 +141,9 @@ class Trainer:
         self.history = list(state["history"])
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"].cpu())
+        if "cuda_rng" in state and torch.cuda.is_available():
+            saved = [s.cpu() for s in state["cuda_rng"]]
+            torch.cuda.set_rng_state_all(saved[:torch.cuda.device_count()])
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         atomic_torch_save(self.state_dict(), Path(path))
@@ -160,4 +155,3 @@ class Trainer:
 def atomic_torch_save(obj, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-

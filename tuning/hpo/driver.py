@@ -11,14 +11,12 @@ The request's ``hpoConfig`` maps onto Tune one to one:
 
 Decisions (where the service is silent):
 
-* **Searcher: Optuna's TPE, seeded** (``OptunaSearch`` with ``TPESampler(seed=seed)``). TPE is a
-  Bayesian method that handles the recipe's mixed space (two integer ranges and one categorical)
-  natively, without relaxing integers to floats or one-hot encoding categories; it is seeded, so a
-  request and a seed give the same first suggestions; and Tune wraps it in a ``ConcurrencyLimiter`` by
-  itself when ``max_concurrent_trials`` is set (we must not wrap it again). Optuna's default of 10 random
-  start-up trials would make every run of <= 10 jobs a pure random search, so the start-up count is
-  ``clamp(maxNumberOfTrainingJobs // 2, 1, 10)``; Optuna 5's TPE uses the constant-liar strategy by
-  default, so parallel suggestions do not pile onto the same point.
+* **Searcher: Optuna's TPE, seeded, independent of timing** (:mod:`.search`). TPE is a Bayesian method
+  that handles the recipe's mixed space (two integer ranges and one categorical) natively. Trial ``i`` is
+  suggested from the results of trials ``0 .. i-P`` and the parameters of the ``P-1`` before it (constant
+  liar), with a sampler seeded by ``(seed, i)``, so two runs of one request and seed try the same trials
+  and give the same ``tunedHPOParams`` however the trials interleave; a configuration is not tried twice
+  while unseen ones remain. The start-up (random) count is ``clamp(maxNumberOfTrainingJobs // 2, 1, 10)``.
 * **No early stopping** (FIFO scheduler): a training job trains for its ``epochs``, as a service training
   job does; a trial's objective and model are those after its last epoch. The objective is scored on
   validation users carved out of the training users (``hrnn.splits.hpo_splits``); the test users are
@@ -33,18 +31,21 @@ Decisions (where the service is silent):
   ``InvalidInputException``** before anything starts (Tune would keep the trials PENDING forever; a
   silent fallback to CPU would hide a misconfigured cluster from someone who explicitly asked for GPUs).
 * **Faults.** Every epoch is reported with a checkpoint (only the latest is kept). A trial that raises is
-  retried from its last checkpoint (``max_failures``, default 1). A driver that was killed resumes when the
-  same call runs again (same ``storage`` and ``name``): ``Tuner.restore(..., resume_errored=True)``;
-  finished trials are kept, running ones continue from their checkpoints, the searcher's state is
-  restored. A re-run with a different request or seed under the same name is refused. Before restoring,
-  a checkpoint that Tune's saved state names but already deleted is put back from the trial's newer one
-  (``tune_state_repair``: a Tune race, reproduced by killing the driver right after a checkpoint).
+  retried from its last checkpoint (``max_failures``, default 1). A driver that was killed or stopped
+  resumes when the same call runs again (same ``storage`` and ``name``): the experiment's JSON record
+  (:mod:`.state`) keeps the finished trials, unfinished ones restart from their last checkpoint in a new
+  Tune run (``attempt-<k>``), and the searcher recomputes the rest. **Nothing Tune wrote is read back**:
+  no ``Tuner.restore``, no pickled searcher or trial, no ``error.pkl`` (see :mod:`.state` for why). A
+  re-run with a different request, seed or epoch cap under the same name is refused, and the record is
+  left as it was.
+* **Signals.** SIGINT or SIGTERM (:mod:`tuning.interrupts`) stops the Tune run: trials stop, the record
+  keeps them unfinished, and ``run_hpo`` raises :class:`tuning.interrupts.Stopped`.
 * **Time.** A trial's ``seconds`` is its wall time inside the trial function (data preparation, training
   and validation scoring), carried across retries through the checkpoint (work an attempt lost after its
   last checkpoint is not counted; actor start-up is not counted); ``trainingHours`` is the sum over trials
   / 3600 (PERSONALIZE.md 8: wall-clock hours summed over trials).
-* **Output.** Tune's console reporter is off; unless ``quiet``, one line per trial result goes to
-  ``progress_stream``.
+* **Output.** Tune's console reporter is off; unless ``quiet``, one line per trial result, and after each
+  finished trial ``k/N trials`` with the best objective so far and an ETA, go to ``progress_stream``.
 """
 
 from __future__ import annotations
@@ -52,21 +53,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from typing import TextIO
 
 from hrnn.data import InteractionData
 from hrnn.data.splits import HPOSplits
 from hrnn.errors import InvalidInputException
 
+from .. import interrupts
 from ..ray_env import TrialResources, cluster_trial_resources, init_ray, object_store_bytes, set_ray_environment
-from ..request import HPOConfig, SolutionRequest
-from .fingerprint import check_fingerprint, fingerprint, storage_path, write_fingerprint
-from .progress import PROGRESS, progress_callback, trial_dirname
+from ..request import SolutionRequest
+from .book import INDEX, Book, tune_plugins
+from .fingerprint import fingerprint, storage_path
+from .progress import Progress
 from .results import HPOResult, collect_results
-from .search import make_searcher, search_space
+from .state import ExperimentState, StateFile, trial_name
 from .trial import EpochHook, hpo_trial
-from .tune_state_repair import repair_checkpoints
 
 
 def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, *, storage: str, name: str,
@@ -74,18 +75,18 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
             max_epochs: int | None = None, quiet: bool = False, progress_stream: TextIO | None = None,
             storage_filesystem=None, max_failures: int = 1, best_checkpoint_dir: str | None = None,
             epoch_hook: EpochHook | None = None) -> HPOResult:
-    """Run (or resume) the request's HPO as the Tune experiment ``storage/name``; see the module docstring.
+    """Run (or resume) the request's HPO as the experiment ``storage/name``; see the module docstring.
 
     ``storage`` is an absolute (or relative, made absolute) local path, or a URI pyarrow understands
     (``s3://``, ``gs://``; pass ``storage_filesystem`` for anything else). On a multi-node cluster it must be
     reachable from every node. ``best_checkpoint_dir`` (default: ``<experiment>/best_checkpoint`` for local
     storage, a new temporary directory otherwise) receives the best trial's ``checkpoint.pt``.
-    ``progress_stream`` (default ``sys.stderr``) gets one line per trial result unless ``quiet``.
+    ``progress_stream`` (default ``sys.stderr``) gets the progress lines unless ``quiet``.
     ``gpus_per_trial`` above 1 reserves more GPUs but a trial trains on one device (``cuda:0``).
     ``epoch_hook(epoch, trial_id)`` (picklable) runs in the trial after each epoch, before its report.
 
-    Resume after a crash: run the same call again. Trial worker processes of a SIGKILLed *local* driver
-    can outlive it for a while and keep writing checkpoints; make sure they are gone first
+    Resume after a crash or a signal: run the same call again. Trial worker processes of a SIGKILLed
+    *local* driver can outlive it for a while; make sure they are gone first
     (``tuning.ray_env.ray_processes(temp_dir)`` finds them by the old Ray temp dir).
     """
     hpo = request.hpo
@@ -93,89 +94,101 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
         raise InvalidInputException("run_hpo needs a request with performHPO true and an hpoConfig.")
     if not name or "/" in name or name in (".", ".."):
         raise InvalidInputException(f"Invalid HPO experiment name {name!r}: give a non-empty name without '/'.")
+    if max_epochs is not None and max_epochs < 1:
+        raise InvalidInputException(f"max_epochs must be at least 1, got {max_epochs!r}.")
     progress_stream = progress_stream or sys.stderr
+    root, is_local = storage_path(storage)
+    experiment = (os.path.join(root, name) if is_local else f"{root}/{name}", storage_filesystem)
+    file = StateFile(*experiment)
+    state = _load_state(file, request, seed, max_epochs)  # refuses another request before Ray starts
     set_ray_environment()
     init_ray(object_store_memory=object_store_bytes(_nbytes(data) + _nbytes(splits)), quiet=quiet)
     resources = cluster_trial_resources(gpus_per_trial, cpus_per_trial)
-    root, is_local = storage_path(storage)
-    experiment = Experiment(
-        path=os.path.join(root, name) if is_local else f"{root}/{name}", root=root, name=name,
-        filesystem=storage_filesystem, fingerprint=fingerprint(request, seed, max_epochs))
-    trainable = _trainable(data, splits, request, resources, max_epochs, epoch_hook)
-    tuner, resumed = _tuner(experiment, trainable, hpo, seed, max_failures)
+    epochs = request.hyperparameters.epochs if max_epochs is None else min(request.hyperparameters.epochs, max_epochs)
+    done = sum(t.finished for t in state.trials)
+    progress = Progress(None if quiet else progress_stream, hpo.max_number_of_training_jobs, done)
+    book = Book(state, file, hpo, seed, epochs, progress)
     if not quiet:
-        if resumed:
-            progress_stream.write(f"[hpo] resuming {experiment.path}\n")
+        if state.trials:
+            progress_stream.write(f"[hpo] resuming {experiment[0]}: {done} of {len(state.trials)} trials finished\n")
         progress_stream.write(
             f"[hpo] {hpo.max_number_of_training_jobs} trials, at most {hpo.max_parallel_training_jobs} at once, "
             f"{resources.cpu:g} CPU + {resources.gpu:g} GPU each; objective {hpo.objective_metric} ({hpo.mode}); "
-            f"{experiment.path}\n")
+            f"{experiment[0]}\n")
         progress_stream.flush()
-    grid = _fit(tuner, None if quiet else progress_stream)
-    return collect_results(grid, request, request.hyperparameters, experiment.path, is_local, best_checkpoint_dir)
+    if not book.done():
+        state.attempts += 1
+        book.save()
+        trainable = _trainable(data, splits, request, resources, max_epochs, epoch_hook, experiment)
+        _fit(_tuner(book, trainable, experiment, f"attempt-{state.attempts}", max_failures))
+    stopped = interrupts.requested()
+    if stopped is not None and not book.done():
+        raise interrupts.Stopped(stopped)
+    return collect_results(state, request, request.hyperparameters, experiment, is_local, best_checkpoint_dir)
 
 
-@dataclass(frozen=True)
-class Experiment:
-    path: str  # storage root / name
-    root: str
-    name: str
-    filesystem: object  # a pyarrow filesystem, or None to infer it from the path
-    fingerprint: dict
+def _load_state(file: StateFile, request: SolutionRequest, seed: int, max_epochs: int | None) -> ExperimentState:
+    """The experiment's record, or a new one; one of another request, seed or epoch cap is refused."""
+    digest = fingerprint(request, seed, max_epochs)
+    if not file.exists():
+        return ExperimentState(fingerprint=digest)  # written when its first run starts
+    state = file.read(request.hpo)
+    if state.fingerprint != digest:
+        raise InvalidInputException(
+            f"The HPO experiment {file.display.rsplit('/', 1)[0]} was started with a different request, seed or "
+            "epoch cap; it can only be resumed by the same ones. Use another name (or remove that directory) "
+            "to start a new one.")
+    return state
 
 
-def _tuner(experiment: Experiment, trainable, hpo: HPOConfig, seed: int, max_failures: int):
-    """(Tuner, resumed): Tune's restore of an existing experiment of the same request, else a new one."""
+def _tuner(book: Book, trainable, experiment: tuple[str, object], attempt: str, max_failures: int):
     from ray import tune
 
-    fs, path = experiment.filesystem, experiment.path
-    if tune.Tuner.can_restore(path, storage_filesystem=fs):
-        check_fingerprint(path, fs, experiment.fingerprint)
-        repair_checkpoints(path, fs)
-        # param_space again (the same one): if Tune cannot read the saved run state (a driver killed while
-        # writing it leaves a truncated experiment_state-*.json), it logs the error and starts new trials
-        # from this space instead of failing with "no search space has been defined".
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True,
-                                  param_space=search_space(hpo), storage_filesystem=fs), True
-    write_fingerprint(path, fs, experiment.fingerprint)
+    searcher, callback, stopper = tune_plugins(book)
+    path, fs = experiment
+    hpo = book.hpo
     return tune.Tuner(
         trainable,
-        param_space=search_space(hpo),
         tune_config=tune.TuneConfig(
-            metric=hpo.objective_metric, mode=hpo.mode, search_alg=make_searcher(hpo, seed),
+            metric=hpo.objective_metric, mode=hpo.mode, search_alg=searcher,
             num_samples=hpo.max_number_of_training_jobs, max_concurrent_trials=hpo.max_parallel_training_jobs,
-            reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
+            reuse_actors=True, trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
-            name=experiment.name, storage_path=experiment.root, storage_filesystem=fs, verbose=0,
-            callbacks=[progress_callback(hpo.objective_metric)],
+            name=attempt, storage_path=path, storage_filesystem=fs, verbose=0, callbacks=[callback], stop=stopper,
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
-    ), False
+    )
 
 
-def _fit(tuner, progress_stream: TextIO | None):
-    """``tuner.fit()`` with our progress lines on ``progress_stream`` and Tune's INFO logging off."""
-    PROGRESS["stream"] = progress_stream
-    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train")]
+def _trial_dirname(trial) -> str:
+    return trial_name(trial.config[INDEX])
+
+
+QUIET_LOGGERS = ("ray.tune", "ray.train")
+
+
+def _fit(tuner) -> None:
+    """``tuner.fit()`` with Tune's INFO logging off and SIGINT/SIGTERM deferred to our stopper."""
+    loggers = [logging.getLogger(n) for n in QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:  # Tune's INFO lines ("Wrote the latest version of all result files ...") are noise here
         lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
     try:
-        return tuner.fit()
+        with interrupts.deferred():
+            tuner.fit()  # the result grid is not used: the record (book) holds everything
     finally:
-        PROGRESS["stream"] = None
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
 
 
-def _trainable(data, splits, request: SolutionRequest, resources: TrialResources, max_epochs, epoch_hook):
+def _trainable(data, splits, request: SolutionRequest, resources: TrialResources, max_epochs, epoch_hook, experiment):
     from ray import tune
 
     fn = tune.with_parameters(hpo_trial, data=data, splits=splits, base=request.hyperparameters,
                               cpus=resources.cpu, gpu_fraction=resources.gpu, max_epochs=max_epochs,
-                              epoch_hook=epoch_hook)
+                              experiment=experiment, epoch_hook=epoch_hook)
     return tune.with_resources(fn, resources.as_dict())
 
 

@@ -1,50 +1,50 @@
-"""Progress of an experiment: one line per trial result, completion or error."""
+"""Progress of an experiment on stderr: a line per trial result, and after each finished trial
+``k/N trials``, the best objective so far, the elapsed time and an estimate of the time left."""
 
 from __future__ import annotations
 
-from typing import Any
-
-PROGRESS: dict[str, Any] = {"stream": None}  # set by run_hpo for the duration of Tuner.fit
-
-
-def progress_callback(objective: str):
-    from ray.tune import Callback
-
-    class ProgressTable(Callback):
-        """One line per trial result/completion/error to run_hpo's progress_stream (none when quiet).
-
-        The stream lives in a module global, not on the callback: Tune pickles the callbacks with the
-        experiment (for restore) and a stream cannot be pickled.
-        """
-
-        def __init__(self, objective: str):
-            self.objective = objective
-
-        def _line(self, trial, status: str, result: dict | None = None) -> None:
-            stream = PROGRESS.get("stream")
-            if stream is None:
-                return
-            result = result if result is not None else (trial.last_result or {})
-            params = " ".join(f"{k}={v}" for k, v in sorted((trial.config or {}).items()))
-            value = result.get(self.objective)
-            score = f"{self.objective} {value:.4f}" if isinstance(value, (int, float)) else f"{self.objective} -"
-            epoch = result.get("epoch", "-")
-            where = f"{result.get('device', '?')} @ {result.get('node_ip', '?')}/{str(result.get('node', '?'))[:8]}"
-            stream.write(f"[hpo] {trial.trial_id:<14} {params:<48} epoch {epoch:>3}  {score}  "
-                         f"{status:<10} {where}\n")
-            stream.flush()
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            self._line(trial, "RUNNING", result)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._line(trial, "TERMINATED")
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._line(trial, "ERROR")
-
-    return ProgressTable(objective)
+import time
+from typing import TextIO
 
 
-def trial_dirname(trial) -> str:
-    return trial.trial_id
+def clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Writes to ``stream`` (None: silent). A resumed experiment counts the trials it already had."""
+
+    def __init__(self, stream: TextIO | None, total: int, already_done: int = 0):
+        self.stream, self.total = stream, total
+        self.already_done = already_done
+
+    def _write(self, line: str) -> None:
+        if self.stream is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def result(self, trial, objective: str) -> None:
+        last = trial.last
+        params = " ".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
+        value = last.get(objective)
+        score = f"{objective} {value:.4f}" if isinstance(value, (int, float)) else f"{objective} -"
+        where = f"{last.get('device', '?')} @ {last.get('node_ip', '?')}/{str(last.get('node', '?'))[:8]}"
+        self._write(f"[hpo] {trial.trial_id:<10} {params:<48} epoch {last.get('epoch', '-'):>3}  {score}  "
+                    f"RUNNING    {where}")
+
+    def finished(self, trial, state, hpo, started: float) -> None:
+        done = [t for t in state.trials if t.finished]
+        scored = [t for t in done if t.status == "TERMINATED" and isinstance(t.last.get(hpo.objective_metric), (int, float))]
+        sign = 1.0 if hpo.mode == "max" else -1.0
+        best = max(scored, key=lambda t: (sign * t.last[hpo.objective_metric], -t.index), default=None)
+        best_text = (f"best {hpo.objective_metric} {best.last[hpo.objective_metric]:.4f} ({best.trial_id})"
+                     if best else "no result yet")
+        elapsed = time.monotonic() - started
+        new = max(1, len(done) - self.already_done)
+        left = elapsed / new * (self.total - len(done))
+        value = trial.last.get(hpo.objective_metric)
+        score = f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+        self._write(f"[hpo] {trial.trial_id:<10} {trial.status:<10} {hpo.objective_metric} {score}   "
+                    f"{len(done)}/{self.total} trials, {best_text}, elapsed {clock(elapsed)}, "
+                    f"ETA {clock(left)}" + (f"  ({trial.error})" if trial.error else ""))

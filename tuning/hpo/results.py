@@ -1,9 +1,12 @@
-"""What a finished (or resumed) experiment produced: one record per trial, the best trial, its checkpoint."""
+"""What a finished (or resumed) experiment produced: one record per trial, the best trial, its checkpoint,
+all read from the experiment's JSON record (:mod:`.state`)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -12,8 +15,11 @@ from hrnn.errors import ServiceError
 from hrnn.hyperparameters import HyperParameterValues
 from hrnn.recipe import ALGORITHM
 
+from hrnn.training import CHECKPOINT_NAME
+
 from ..request import OFFLINE_METRICS, SolutionRequest
-from .tune_state_repair import prune_stale_checkpoints
+from .state import ExperimentState, TrialState
+from .trial import TRIAL_STATE_NAME
 
 BEST_CHECKPOINT_DIRNAME = "best_checkpoint"
 
@@ -71,82 +77,88 @@ class HPOResult:
         return {"algorithmHyperParameters": dict(self.best.params)}
 
 
-def collect_results(grid, request: SolutionRequest, base: HyperParameterValues, experiment_path: str, is_local: bool,
-             best_checkpoint_dir: str | None) -> HPOResult:
+def collect_results(state: ExperimentState, request: SolutionRequest, base: HyperParameterValues,
+                    experiment: tuple[str, object], is_local: bool, best_checkpoint_dir: str | None) -> HPOResult:
+    """The trial records, the best trial and a local copy of its checkpoint, from the experiment's record."""
     hpo = request.hpo
-    records, checkpoints, values = [], {}, {}
-    for result in grid:
-        trial_values = base.replace(**(result.config or {}))
-        record = _record(result, request, trial_values)
-        records.append(record)
-        checkpoints[record.trial_id] = result.checkpoint
-        values[record.trial_id] = trial_values
-        if result.error is None:
-            prune_stale_checkpoints(result)
-    scored = [r for r in records if r.objective is not None and math.isfinite(r.objective)]
+    records = [_record(t, request, base.replace(**t.params)) for t in state.trials]
+    scored = [r for r in records if r.status == "TERMINATED" and r.objective is not None and math.isfinite(r.objective)]
     if not scored:
         reasons = "; ".join(f"{r.trial_id}: {r.error}" for r in records if r.error) or "no trial reported"
         raise HPOError(f"HPO failed: none of the {len(records)} trials produced an objective ({reasons})"[:2000])
     sign = 1.0 if hpo.mode == "max" else -1.0
     best = max(scored, key=lambda r: sign * r.objective)  # first of equals wins (trial order)
-    best_hyperparameters = values[best.trial_id]
-    checkpoint = checkpoints[best.trial_id]
-    if checkpoint is None:
+    trial = state.trials[records.index(best)]
+    if trial.checkpoint is None:
         raise HPOError(f"HPO failed: the best trial {best.trial_id} has no checkpoint.")
+    experiment_path = experiment[0]
     if best_checkpoint_dir is None:
         best_checkpoint_dir = (os.path.join(experiment_path, BEST_CHECKPOINT_DIRNAME) if is_local
                                else tempfile.mkdtemp(prefix="hrnn-best-"))
-    shutil.rmtree(best_checkpoint_dir, ignore_errors=True)
-    checkpoint.to_directory(best_checkpoint_dir)
-    return HPOResult(best=best, best_hyperparameters=best_hyperparameters, best_checkpoint=best_checkpoint_dir,
+    _copy_checkpoint(experiment, trial.checkpoint, best_checkpoint_dir)
+    for t in state.trials:
+        if t.status == "TERMINATED" and t.checkpoint:
+            prune_older_checkpoints(experiment, t.checkpoint)
+    return HPOResult(best=best, best_hyperparameters=base.replace(**trial.params), best_checkpoint=best_checkpoint_dir,
                      trials=records, experiment_path=experiment_path)
 
 
-def _record(result, request: SolutionRequest, values: HyperParameterValues) -> TrialRecord:
-    metrics = dict(result.metrics or {})
-    params = values.to_wire(ALGORITHM)
-    objective = metrics.get(request.hpo.objective_metric)
-    return TrialRecord(
-        trial_id=str(metrics.get("trial_id") or os.path.basename(result.path)),
-        params=params,
-        objective=float(objective) if isinstance(objective, (int, float)) else None,
-        metrics={k: float(metrics[k]) for k in OFFLINE_METRICS if isinstance(metrics.get(k), (int, float))},
-        epochs=int(metrics.get("epoch", 0) or 0),
-        seconds=float(metrics.get("trial_seconds", 0.0) or 0.0),
-        device=str(metrics.get("device", "")),
-        node=str(metrics.get("node", "")),
-        status="ERROR" if result.error is not None else "TERMINATED",
-        history=_history(result, request.hpo.objective_metric),
-        node_ip=str(metrics.get("node_ip", "")),
-        cuda_visible_devices=_optional_str(metrics.get("cuda_visible_devices")),
-        error=None if result.error is None else f"{type(result.error).__name__}: {result.error}"[:1000],
-        started_at=_optional_float(metrics.get("started_at")),
-        ended_at=_optional_float(metrics.get("ended_at")),
-    )
+def _copy_checkpoint(experiment: tuple[str, object], relative: str, target: str) -> None:
+    from .fingerprint import filesystem
+
+    fs, root = filesystem(*experiment)
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
+        with fs.open_input_stream(f"{root}/{relative}/{name}") as src, open(os.path.join(target, name), "wb") as out:
+            shutil.copyfileobj(src, out)
 
 
-HISTORY_COLUMNS = ("epoch", "loss", "epoch_seconds", "trial_seconds", "pid", "restored_from")
+def prune_older_checkpoints(experiment: tuple[str, object], keep: str) -> None:
+    """Delete a finished trial's checkpoints other than its final one (earlier attempts, or one that a
+    worker wrote after its driver was killed)."""
+    import pyarrow.fs as pafs
 
+    from .fingerprint import filesystem
 
-def _history(result, objective: str) -> list[dict]:
-    """One entry per report as Tune logged it: epoch, loss, objective, seconds, pid, restored_from (the
-    epoch of the checkpoint that attempt started from; 0 = from scratch). A retried epoch appears twice."""
     try:
-        frame = result.metrics_dataframe
-    except Exception:  # noqa: BLE001 - no result files (a trial that never reported)
-        return []
-    if frame is None or len(frame) == 0:
-        return []
-    rows = []
-    for row in frame.to_dict("records"):
-        entry = {"objective": _optional_float(row.get(objective))}
-        for key in HISTORY_COLUMNS:
-            value = row.get(key)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+        fs, root = filesystem(*experiment)
+        trial = keep.split("/")[1]
+        attempts = [i for i in fs.get_file_info(pafs.FileSelector(root))
+                    if i.type == pafs.FileType.Directory and os.path.basename(i.path).startswith("attempt-")]
+        for attempt in attempts:
+            trial_dir = f"{attempt.path}/{trial}"
+            if fs.get_file_info(trial_dir).type != pafs.FileType.Directory:
                 continue
-            entry[key] = int(value) if key in ("epoch", "pid", "restored_from") else float(value)
-        rows.append(entry)
-    return rows
+            for info in fs.get_file_info(pafs.FileSelector(trial_dir)):
+                name = os.path.basename(info.path)
+                if (info.type == pafs.FileType.Directory and re.fullmatch(r"checkpoint_\d+", name)
+                        and info.path.rstrip("/") != f"{root}/{keep}"):
+                    fs.delete_dir(info.path)
+    except Exception as exc:  # noqa: BLE001 - tidying only
+        logging.getLogger(__name__).warning("could not prune old checkpoints of %s: %s", keep, exc)
+
+
+def _record(trial: TrialState, request: SolutionRequest, values: HyperParameterValues) -> TrialRecord:
+    last = trial.last
+    objective = last.get(request.hpo.objective_metric)
+    return TrialRecord(
+        trial_id=trial.trial_id,
+        params=values.to_wire(ALGORITHM),
+        objective=float(objective) if isinstance(objective, (int, float)) else None,
+        metrics={k: float(last[k]) for k in OFFLINE_METRICS if isinstance(last.get(k), (int, float))},
+        epochs=int(last.get("epoch", 0) or 0),
+        seconds=float(last.get("trial_seconds", 0.0) or 0.0),
+        device=str(last.get("device", "")),
+        node=str(last.get("node", "")),
+        status=trial.status if trial.status in ("TERMINATED", "ERROR") else "ERROR",
+        history=[dict(h) for h in trial.history],
+        node_ip=str(last.get("node_ip", "")),
+        cuda_visible_devices=_optional_str(last.get("cuda_visible_devices")),
+        error=trial.error,
+        started_at=_optional_float(last.get("started_at")),
+        ended_at=_optional_float(last.get("ended_at")),
+    )
 
 
 def _optional_float(value) -> float | None:

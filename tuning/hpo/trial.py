@@ -4,6 +4,8 @@ report it with a checkpoint, and resume from Tune's checkpoint after a failure o
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -38,18 +40,55 @@ def _describe_device(device: str, visible: str | None) -> str:
 EpochHook = Callable[[int, str], None]  # (epoch, trial id), after each epoch, before its report
 
 
-def _restore(workdir: str) -> tuple[float, int, dict | None]:
-    """Copy Tune's checkpoint (if any) into ``workdir``: (seconds already spent, epoch, its last result)."""
+def _restore(workdir: str, resume_from: str | None, experiment: tuple[str, object]) -> tuple[float, int, dict | None]:
+    """Copy the trial's checkpoint (if any) into ``workdir``: (seconds already spent, epoch, its last result).
+
+    Tune's checkpoint of this run comes first (a retry after a failure); else the one the experiment's
+    record names (``resume_from``, a resumed experiment). Only ``checkpoint.pt`` (loaded weights-only) and
+    ``trial_state.json`` are read; one that cannot be read restarts the trial from scratch.
+    """
     from ray import tune
 
     checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return 0.0, 0, None
-    with checkpoint.as_directory() as d:
-        shutil.copy2(os.path.join(d, CHECKPOINT_NAME), os.path.join(workdir, CHECKPOINT_NAME))
-        with open(os.path.join(d, TRIAL_STATE_NAME)) as f:
-            state = json.load(f)
-    return float(state["trial_seconds"]), int(state["epoch"]), state.get("result")
+    try:
+        if checkpoint is not None:
+            with checkpoint.as_directory() as d:
+                return _take(d, workdir)
+        if resume_from:
+            return _fetch(resume_from, experiment, workdir)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        logging.getLogger(__name__).warning("trial checkpoint unreadable, starting over: %s", exc)
+        for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
+            if os.path.exists(os.path.join(workdir, name)):
+                os.unlink(os.path.join(workdir, name))
+    return 0.0, 0, None
+
+
+def _fetch(relative: str, experiment: tuple[str, object], workdir: str) -> tuple[float, int, dict | None]:
+    from .fingerprint import filesystem
+
+    fs, root = filesystem(*experiment)
+    with tempfile.TemporaryDirectory(prefix="hrnn-resume-") as d:
+        for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
+            with fs.open_input_stream(f"{root}/{relative}/{name}") as src, open(os.path.join(d, name), "wb") as out:
+                shutil.copyfileobj(src, out)
+        return _take(d, workdir)
+
+
+def _take(source: str, workdir: str) -> tuple[float, int, dict | None]:
+    """Check a checkpoint directory and copy its model checkpoint into ``workdir``."""
+    import torch
+
+    with open(os.path.join(source, TRIAL_STATE_NAME), encoding="utf-8") as f:
+        state = json.load(f)
+    epoch, seconds, result = int(state["epoch"]), float(state["trial_seconds"]), state.get("result")
+    if epoch < 0 or not math.isfinite(seconds) or (result is not None and not isinstance(result, dict)):
+        raise ValueError("malformed trial_state.json")
+    saved = torch.load(os.path.join(source, CHECKPOINT_NAME), map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or int(saved.get("epoch", -1)) != epoch:
+        raise ValueError("checkpoint.pt does not match trial_state.json")
+    shutil.copy2(os.path.join(source, CHECKPOINT_NAME), os.path.join(workdir, CHECKPOINT_NAME))
+    return seconds, epoch, result
 
 
 def _report(workdir: str, result: dict, epoch: int) -> None:
@@ -73,10 +112,12 @@ def _placement(device: str, visible: str | None, restored_from: int, started_at:
 
 
 def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: HyperParameterValues, cpus: float,
-              gpu_fraction: float, max_epochs: int | None, epoch_hook: EpochHook | None = None) -> None:
+              gpu_fraction: float, max_epochs: int | None, experiment: tuple[str, object],
+              epoch_hook: EpochHook | None = None) -> None:
     """One training job: train on the training users, report the objective on the validation users and a
     checkpoint after every epoch; resume from Tune's checkpoint when there is one. ``config`` holds the
-    searcher's typed suggestions, which replace the request's values."""
+    searcher's typed suggestions, which replace the request's values, and the experiment's bookkeeping
+    (``hrnn_index``, ``hrnn_resume``)."""
     import torch
     from ray import tune
 
@@ -84,9 +125,10 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
     torch.set_num_threads(max(1, int(cpus)))
     device, visible = _trial_device(gpu_fraction)
     trial_id = tune.get_context().get_trial_id()
+    params = {k: v for k, v in config.items() if not k.startswith("hrnn_")}
     workdir = tempfile.mkdtemp(prefix="hrnn-trial-")
     try:
-        prior_seconds, restored_from, last_result = _restore(workdir)
+        prior_seconds, restored_from, last_result = _restore(workdir, config.get("hrnn_resume"), experiment)
         placement = _placement(device, visible, restored_from, started_at)
 
         def on_epoch(record: dict, trainer) -> None:
@@ -100,7 +142,7 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
                 "trial_seconds": prior_seconds + time.perf_counter() - t0, "ended_at": time.time(), **placement,
             }, epoch)
 
-        outcome = fit(data.take(splits.train), base.replace(**config), validation=Validation(data, splits.validation),
+        outcome = fit(splits.training_data(data), base.replace(**params), validation=Validation(data, splits.validation),
                       checkpoint_dir=workdir, on_epoch=on_epoch, quiet=True, device=device, max_epochs=max_epochs)
         if outcome.trainer.epoch == restored_from and last_result is not None:
             # Restored from a checkpoint that was already the last epoch (the driver died between the last

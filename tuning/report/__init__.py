@@ -6,14 +6,14 @@ self-contained page (inline SVG, no scripts, no stylesheet or image fetched from
 * the version's status, objective, ``tunedHPOParams`` and GetSolutionMetrics values;
 * the objective of every trial over the search (seconds since the search started when the trials carry
   ``ended_at``, else their order in ``trials.json``), with the best-so-far line;
-* the objective against each of the recipe's algorithm hyperparameters (a categorical one on a
+* the objective against each algorithm hyperparameter the request did not fix (a categorical one on a
   categorical axis);
 * the best trial's learning curve: objective and training loss per epoch;
-* a table of every trial.
+* a table of every trial, scrolling inside the page rather than widening it.
 
-A version without HPO (one trial, no objective) and trials without an objective (failed, or stopped before
-their first report) are drawn as far as they have values; an empty chart says so instead of vanishing, so
-the page always has the same charts. The page is well-formed XML (XHTML served as HTML) and written
+Trials without an objective (failed, or stopped before their first report) are drawn as far as they have
+values, and a search's empty chart says so instead of vanishing. A version without HPO has no search to
+chart: it gets its learning curve only. The page is well-formed XML (XHTML served as HTML) and written
 atomically.
 
     from tuning.report import write_report

@@ -1,6 +1,7 @@
-"""The report's charts: the objective over the search, against each hyperparameter, and the best trial's
-learning curve. Every chart is always drawn (empty with a note when there is nothing to plot), so every
-page has the same charts."""
+"""The report's charts: the objective over the search, against each searched hyperparameter, and the best
+trial's learning curve. A search always gets its timeline and curve (empty with a note when there is
+nothing to plot); a hyperparameter the request fixed gets no chart (one value says nothing), and a single
+model (no HPO) only its learning curve: there is no search to chart."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from .trials import learning_curve, number
 
 
 def all_charts(trials: list[dict], metric: str, maximize: bool, best: dict | None, algorithm: list,
-               extra: list[str]) -> list[Chart]:
-    """Timeline, one chart per recipe algorithm hyperparameter then per ``extra`` name, learning curve."""
+               extra: list[str], searched: bool = True) -> list[Chart]:
+    """Timeline, one chart per searched algorithm hyperparameter then per ``extra`` name, learning curve;
+    only the learning curve when nothing was ``searched``."""
+    if not searched:
+        return [curve_chart(best, metric)]
     charts = [timeline_chart(trials, metric, maximize, best)]
     for hp in algorithm:
         charts.append(hyperparameter_chart(hp.name, hp.values if hp.type == CATEGORICAL else None, trials, metric,
@@ -34,7 +38,7 @@ def _timeline_x(trials: list[dict], scored: list[dict]) -> tuple[list[dict], lis
         xs = [number(t["ended_at"]) - origin for t in scored]
         return scored, xs, "seconds since the search started (trial end)", timed
     order = {id(t): i + 1 for i, t in enumerate(trials)}
-    return scored, [float(order[id(t)]) for t in scored], "trial (order in trials.json)", timed
+    return scored, [float(order[id(t)]) for t in scored], "trial number (no times recorded)", timed
 
 
 def timeline_chart(trials: list[dict], metric: str, maximize: bool, best: dict | None) -> Chart:
@@ -46,7 +50,7 @@ def timeline_chart(trials: list[dict], metric: str, maximize: bool, best: dict |
         chart.empty("no trial has an objective value" + (" (a version without HPO)" if len(trials) <= 1 else ""))
         return chart
     ys = [number(t["objective"]) for t in scored]
-    x, y = chart.x_axis(xs + ([0.0] if timed else [])), chart.y_axis(ys)
+    x, y = chart.x_axis(xs + ([0.0] if timed else []), integer=not timed), chart.y_axis(ys)
     chart.frame(x, y)
     running, best_so_far = [], None
     for xv, yv in zip(xs, ys):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrnn.atomic import atomic_write_text
+from hrnn.errors import ServiceError
 from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.recipe import ALGORITHM, HRNN_RECIPE
 
@@ -28,6 +29,8 @@ tr.best td { background: #e9f6e9; font-weight: bold; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; }
 figcaption { font-size: 13px; color: #555; }
+.wide { overflow-x: auto; max-width: 100%; }
+.wide table { font-size: 12px; }
 .note { color: #666; font-size: 13px; }
 """
 
@@ -44,6 +47,7 @@ class _Version:
     algorithm: list  # the recipe's algorithm hyperparameters
     tuned: dict
     extra: list[str]  # tuned names the recipe does not know (another recipe): they get a column and a chart
+    searched: bool  # performHPO: there was a search to chart
 
     @property
     def params(self) -> list[str]:
@@ -54,11 +58,23 @@ def _version(describe: dict, trials: list[dict]) -> _Version:
     version = describe.get("solutionVersion", {}) if isinstance(describe, dict) else {}
     metric, kind = objective_of(version.get("solutionConfig"))
     trials = [flatten_trial(t) for t in trials if isinstance(t, dict)]
-    algorithm = [hp for hp in HRNN_RECIPE.of_kind(ALGORITHM)]
-    known = {hp.name for hp in algorithm}
+    fixed = _fixed_names(version.get("solutionConfig"))
+    algorithm = [hp for hp in HRNN_RECIPE.of_kind(ALGORITHM) if hp.name not in fixed]
+    known = {hp.name for hp in HRNN_RECIPE.of_kind(ALGORITHM)}
     tuned = (version.get("tunedHPOParams") or {}).get("algorithmHyperParameters") or {}
+    searched = version.get("performHPO") is not False
     return _Version(version, metric, kind, trials, best_trial(trials, kind == "Maximize"), algorithm, tuned,
-                    [k for k in tuned if k not in known])
+                    [k for k in tuned if k not in known], searched)
+
+
+def _fixed_names(solution_config: Any) -> set[str]:
+    """The hyperparameters the request fixed (not searched), by their plain names."""
+    fixed = (solution_config or {}).get("algorithmHyperParameters") if isinstance(solution_config, dict) else None
+    names = set()
+    for name in fixed if isinstance(fixed, dict) else ():
+        hp = HRNN_RECIPE.lookup(str(name))
+        names.add(hp.name if hp else str(name))
+    return names
 
 
 def render_report(describe: dict, metrics: dict, trials: list[dict]) -> str:
@@ -111,7 +127,7 @@ def _metrics_section(metrics: dict) -> list[str]:
 
 
 def _charts_section(v: _Version) -> list[str]:
-    charts = all_charts(v.trials, v.metric, v.kind == "Maximize", v.best, v.algorithm, v.extra)
+    charts = all_charts(v.trials, v.metric, v.kind == "Maximize", v.best, v.algorithm, v.extra, v.searched)
     out = ["<h2>Charts</h2>"]
     unscored = sum(number(t.get("objective")) is None for t in v.trials)
     if unscored:
@@ -124,23 +140,35 @@ def _charts_section(v: _Version) -> list[str]:
 
 def _trials_section(v: _Version) -> list[str]:
     """The table of every trial (the best highlighted), then any trial errors."""
-    params, metric, trials = v.params, v.metric, v.trials
+    params, metric, trials = [hp.name for hp in HRNN_RECIPE.of_kind(ALGORITHM)] + v.extra, v.metric, v.trials
     others = [m for m in SERVICE_METRIC_NAMES if m != metric]
-    headers = ["trial_id", *params, metric, *others, "epochs", "seconds", "device", "node", "status"]
+    headers = ["trial", *params, short_metric(metric), *map(short_metric, others), "epochs", "seconds", "device",
+               "node", "status"]
     rows, classes = [], []
     for t in trials:
-        rows.append([t.get("trial_id", "-"), *[t.get(p, "-") for p in params], fmt(number(t.get("objective")), 6),
-                     *[fmt(number(t.get(m)), 6) for m in others],
-                     t.get("epochs", "-"), fmt(number(t.get("seconds")), 4), t.get("device", "-") or "-",
-                     t.get("node", "-") or "-", t.get("status", "-")])
+        rows.append([t.get("trial_id", "-"), *[t.get(p, "-") for p in params], fmt(number(t.get("objective")), 4),
+                     *[fmt(number(t.get(m)), 4) for m in others],
+                     t.get("epochs", "-"), fmt(number(t.get("seconds")), 3), t.get("device", "-") or "-",
+                     str(t.get("node", "-") or "-")[:8], t.get("status", "-")])
         classes.append("best" if t is v.best else "")
     first_metric = 1 + len(params)
     numeric_cols = set(range(first_metric, first_metric + len(SERVICE_METRIC_NAMES) + 2))
-    out = ["<h2>Trials</h2>", _table(headers, rows, numeric_cols, classes)]
+    legend = ", ".join(f"{short_metric(m)} = {m}" for m in SERVICE_METRIC_NAMES)
+    out = ["<h2>Trials</h2>", f'<div class="wide">{_table(headers, rows, numeric_cols, classes)}</div>',
+           f'<p class="note">{esc(legend)}</p>']
     if any(t.get("error") for t in trials):
         errors = [[t.get("trial_id", "-"), t["error"]] for t in trials if t.get("error")]
         out.append("<h2>Trial errors</h2>" + _table(["trial_id", "error"], errors))
     return out
+
+
+def short_metric(name: str) -> str:
+    """A column header that keeps the table within the page: precision_at_25 -> p@25."""
+    for long, short in (("normalized_discounted_cumulative_gain_at_", "ndcg@"), ("mean_reciprocal_rank_at_", "mrr@"),
+                        ("precision_at_", "p@")):
+        if name.startswith(long):
+            return short + name[len(long):]
+    return name
 
 
 def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] = frozenset(),
@@ -170,7 +198,7 @@ def _plain(value: Any) -> str:
 def _read(read: Callable[[], Any], default: Any) -> Any:
     try:
         return read()
-    except (OSError, ValueError, KeyError, AttributeError):
+    except (OSError, ValueError, KeyError, AttributeError, ServiceError):  # missing or damaged: left out
         return default
 
 

@@ -1,0 +1,102 @@
+"""One training window: gather the touched item rows, run ``bptt`` steps, the loss, backward, the update.
+
+The same function runs eagerly on the CPU and is captured whole as a CUDA graph on a GPU
+(:mod:`hrnn.training.graphs`): it reads nothing back from the device on the sync-free path, allocates its
+state up front, and keeps everything it carries between windows (the slots' states, the epoch's loss sums)
+in tensors it updates in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from ..model import HRNN
+from .dropout import dropout
+from .loss import full_softmax_loss, sampled_softmax_loss
+from .optim import AdagradM
+from .plan import WindowBatch
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class WindowState:
+    """What a window carries to the next: the slots' session and user states, and the epoch's sums of
+    the loss (weighted by the window's events with a target) and of those events."""
+
+    h_s: torch.Tensor
+    h_u: torch.Tensor
+    loss_sum: torch.Tensor
+    n_sum: torch.Tensor
+
+    @classmethod
+    def zeros(cls, model: HRNN, batch: int, device: torch.device) -> "WindowState":
+        h_s, h_u = model.initial_state(batch, device)
+        return cls(h_s, h_u, torch.zeros((), device=device), torch.zeros((), device=device))
+
+
+class WindowStep:
+    """``step(batch, state)`` trains on one window.
+
+    ``sync_free``: the masked recurrence (:meth:`HRNN.recur_masked`; CUDA, and what a CUDA graph captures)
+    instead of the row-wise one that reads the start masks on the host (:meth:`HRNN.recur_rows`; CPU).
+    ``precision``: ``fp32``, or ``bf16`` autocast for the embedding projection and the recurrence; the
+    output layer and the loss always run in fp32 (bf16 would quantise the logits to 8 significant bits).
+    """
+
+    def __init__(self, model: HRNN, optimizer: AdagradM, *, sync_free: bool, precision: str = "fp32",
+                 full_softmax: bool = False):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is invalid; expected one of {PRECISIONS}")
+        self.model, self.optimizer = model, optimizer
+        self.sync_free, self.precision, self.full = sync_free, precision, full_softmax
+
+    def _autocast(self, device: torch.device):
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+        return contextlib.nullcontext()
+
+    def __call__(self, b: WindowBatch, state: WindowState) -> None:
+        model, opt = self.model, self.optimizer
+        weight, item_bias = model.item_embedding.weight, model.item_bias
+        opt.zero_grad(set_to_none=True)
+        if b.rows is not None:  # just the rows this window touches, as leaves of their own
+            table = weight.detach().index_select(0, b.rows).requires_grad_()
+            bias = item_bias.detach().index_select(0, b.rows).requires_grad_()
+        else:
+            table, bias = weight, item_bias
+        deferred = model.deferred_grads()
+        p = model.config.dropout
+        steps, batch = b.items.shape
+        with self._autocast(weight.device):
+            x = dropout(table.index_select(0, b.items.reshape(-1)), p)
+            gates = model.gates_from_embeddings(x, b.gaps).reshape(steps, batch, -1)
+            if self.sync_free:
+                pred, h_s, h_u = model.recur_masked(gates, b.session_start, b.user_start, state.h_s, state.h_u,
+                                                    deferred)
+            else:
+                pred, h_s, h_u = model.recur_rows(gates, b.session_start.numpy(), b.user_start.numpy(),
+                                                  state.h_s, state.h_u, deferred)
+            pred = dropout(pred, p)
+        pred = pred.float()
+        if self.full:
+            loss = full_softmax_loss(pred, table, bias, b.targets, b.weight)
+        else:
+            loss = sampled_softmax_loss(pred, table, bias, b.targets, b.negatives, b.target_bias, b.negative_bias,
+                                        b.weight)
+        loss.backward()
+        deferred.flush()
+        opt.step()
+        if b.rows is not None:
+            grads = [table.grad, bias.grad]
+            if b.fill is not None:  # padded rows repeat the last row: give them its gradient, so same update
+                grads = [g.index_select(0, b.fill) for g in grads]
+            opt.step_rows([weight, item_bias], b.rows, [table.detach(), bias.detach()], grads)
+        with torch.no_grad():
+            state.h_s.copy_(h_s)
+            state.h_u.copy_(h_u)
+            state.loss_sum.add_(loss * b.n_valid)
+            state.n_sum.add_(b.n_valid)

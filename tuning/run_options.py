@@ -1,0 +1,82 @@
+"""How a solution version is run (device, HPO resources, epoch cap, Tune storage), checked before anything
+starts: a bad value is the service's InvalidInputException, never a traceback, a hang, or a version that
+trains nothing and says ACTIVE."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hrnn.errors import InvalidInputException
+
+_DEVICE = re.compile(r"auto|cpu|cuda(?::(\d{1,4}))?")
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass
+class RunOptions:
+    device: str = "auto"
+    quiet: bool = False
+    gpus_per_trial: float | None = None
+    cpus_per_trial: int = 1
+    max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
+    storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
+
+    def check(self) -> "RunOptions":
+        check_device(self.device)
+        if self.max_epochs is not None and (isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int)
+                                            or self.max_epochs < 1):
+            raise InvalidInputException(f"--max-epochs {self.max_epochs!r} is invalid; expected an integer >= 1.")
+        if self.gpus_per_trial is not None and (not math.isfinite(self.gpus_per_trial) or self.gpus_per_trial < 0):
+            raise InvalidInputException(
+                f"--gpus-per-trial {self.gpus_per_trial!r} is invalid; expected a finite number >= 0 (0.5 packs two "
+                "trials per GPU).")
+        if isinstance(self.cpus_per_trial, bool) or not isinstance(self.cpus_per_trial, int) or self.cpus_per_trial < 1:
+            raise InvalidInputException(f"--cpus-per-trial {self.cpus_per_trial!r} is invalid; expected an integer >= 1.")
+        if self.storage is not None:
+            from .hpo.fingerprint import storage_path
+
+            storage_path(self.storage)
+        return self
+
+    def identity(self) -> dict:
+        """What a resumed run must share with the run it resumes (what the results depend on)."""
+        return {"maxEpochs": self.max_epochs, "storage": self.storage}
+
+
+def check_device(device: object) -> None:
+    """auto, cpu, cuda or cuda:N, and a CUDA device only where one is there."""
+    match = _DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if match is None:
+        raise InvalidInputException(f"--device {str(device)[:100]!r} is invalid; expected auto, cpu, cuda or cuda:N.")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(match.group(1) or 0)
+        if index >= count:
+            have = "no CUDA device" if count == 0 else f"{count} CUDA device(s) (cuda:0 to cuda:{count - 1})"
+            raise InvalidInputException(f"--device {device!r} is not available: this machine has {have}. "
+                                        "Use --device cpu or auto.")
+
+
+def local_input_path(source: str | os.PathLike, option: str, resolve: bool = True) -> str:
+    """A local file named by a path or a ``file://`` URI, resolved (symlinks followed; with ``resolve=False``
+    only made absolute, so an output named by a symlink is seen as one). Another URI scheme (``s3://``) is
+    refused clearly: it would otherwise be read as a local directory named ``s3:``."""
+    text = str(source)
+    if _URI.match(text) and not text.startswith("file://"):
+        raise InvalidInputException(
+            f"{option} {text!r}: only local files (a path or file://) are supported; copy the object to a local "
+            "or shared filesystem first.")
+    path = text[len("file://"):] if text.startswith("file://") else text
+    if not path:
+        raise InvalidInputException(f"{option} {text!r} names no file.")
+    try:
+        path = Path(path).expanduser()
+        return os.path.realpath(path, strict=False) if resolve else os.path.abspath(path)
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name with a NUL byte
+        raise InvalidInputException(f"{option} {text!r} cannot be resolved: {exc}.") from None
