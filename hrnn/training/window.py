@@ -79,7 +79,7 @@ class WindowStep:
                                                     deferred)
             else:
                 pred, h_s, h_u = model.recur_rows(gates, b.session_start.numpy(), b.user_start.numpy(),
-                                                  state.h_s, state.h_u, deferred)
+                                                  state.h_s, state.h_u)
             pred = dropout(pred, p)
         pred = pred.float()
         if self.full:
