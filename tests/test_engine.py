@@ -276,3 +276,13 @@ def test_distinct_rows_per_window():
     assert n_rows.tolist() == [3, 1, 6]
     assert rows.tolist() == [[3, 5, 9, 9, 9, 9], [0] * 6, [1, 2, 4, 6, 7, 8]]
     assert torch.equal(rows.gather(1, inverse), lookups)
+
+
+def test_recommendation_scores_round_as_python_does():
+    """Scores are rounded by numpy for speed: for float32 scores that is exactly Python's round(x, 7),
+    halfway cases (odd multiples of 1/256: x * 1e7 ends in .5) included."""
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.random(20_000), rng.random(2_000) ** 12, np.arange(1, 512, 2) / 256.0 / 2,
+                             np.arange(1, 256, 2) / 256.0, [0.0, 1.0, 1e-45]]).astype(np.float32)
+    rounded = np.round(scores.astype(np.float64), 7).tolist()
+    assert rounded == [round(x, 7) for x in scores.astype(np.float64).tolist()]
