@@ -164,7 +164,7 @@ def test_failed_trial_retries_from_its_checkpoint_with_packed_gpus(ray_cluster, 
     data, splits = tiny
     result = run_hpo(data, splits, tiny_request(2, 2, epochs=2), storage=str(tmp_path), name="retry",
                      gpus_per_trial=0.5, quiet=True,
-                     epoch_hook=hpo_hooks.FailOnceAt(2, str(tmp_path)))
+                     epoch_hook=hpo_hooks.FailOnceAt(2, str(tmp_path), sleep=1.0))
     assert len(glob.glob(str(tmp_path / "*.failed"))) == 2  # each trial did fail once
     assert result.num_errors == 0
     a, b = result.trials
@@ -202,20 +202,21 @@ def test_killed_driver_resumes(tmp_path):
     temp_dirs = [tempfile.mkdtemp(prefix="rt", dir="/tmp") for _ in range(2)]
 
     def command(temp_dir):
-        return [sys.executable, str(DRIVER), str(storage), "exp", temp_dir, str(summary), "3", "0.3"]
+        return [sys.executable, str(DRIVER), str(storage), "exp", temp_dir, str(summary), "3", "0.5"]
 
     started = time.monotonic()
     try:
         first = subprocess.Popen(command(temp_dirs[0]), env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a loaded 2-core machine can be slow to start Ray
         seen: dict[str, int] = {}
         while time.monotonic() < deadline:
             # A trial whose second checkpoint is registered (the first one deleted): the experiment's record
             # may still name the deleted one for a moment; the resume must cope either way.
-            for d in glob.glob(str(storage / "exp" / "attempt-1" / "*" / "checkpoint_000001")):
+            for d in glob.glob(str(storage / "exp" / "attempt-1" / "*" / "checkpoint_0*")):
+                index = int(Path(d).name.rsplit("_", 1)[1])
                 state = Path(d) / TRIAL_STATE_NAME
-                if state.exists() and not Path(d).with_name("checkpoint_000000").exists():
+                if index >= 1 and state.exists() and not Path(d).with_name(f"checkpoint_{index - 1:06d}").exists():
                     seen[Path(d).parent.name] = json.loads(state.read_text())["epoch"]
             if seen or first.poll() is not None:
                 break
