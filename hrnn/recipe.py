@@ -94,8 +94,8 @@ HRNN_RECIPE = Recipe(
         ),
         HyperParameter(
             "recency_mask", ALGORITHM, CATEGORICAL, "true",
-            "When true, each training event's loss is weighted by exp2(-age / recency_half_life_days); "
-            "when false all events weigh the same.",
+            "When true, newer events weigh more, to the degree that the newest interactions depart from the "
+            "older ones (see the README); when false all events weigh the same.",
             tunable=True, values=("true", "false"),
         ),
         HyperParameter(
@@ -115,9 +115,14 @@ HRNN_RECIPE = Recipe(
             min_value=0.0, min_exclusive=True, max_value=525600.0,
         ),
         HyperParameter(
-            "recency_half_life_days", TRAINING, CONTINUOUS, "30",
+            "recency_half_life_days", TRAINING, CONTINUOUS, "7",
             "Half-life, in days before the newest timestamp, of the recency_mask loss weight.",
             min_value=0.001, max_value=36500.0,
+        ),
+        HyperParameter(
+            "recency_floor", TRAINING, CONTINUOUS, "0.25",
+            "Smallest recency_mask weight, of the oldest events; the newest weigh 1.",
+            min_value=0.0, max_value=1.0,
         ),
         HyperParameter(
             "learning_rate", TRAINING, CONTINUOUS, "0.05",
@@ -151,13 +156,15 @@ HRNN_RECIPE = Recipe(
         ),
         HyperParameter(
             "loss", TRAINING, CATEGORICAL, "auto",
-            "'sampled' softmax with logQ correction, 'full' softmax over all items, or 'auto' "
-            "(full when the catalogue has at most full_softmax_max_items items).",
+            "'sampled' softmax with logQ correction (in-batch targets plus num_negatives sampled negatives), "
+            "'full' softmax over all items, or 'auto': in-batch negatives only when the catalogue has at most "
+            "small_catalogue_max_items items (measured as good as the full softmax or better, and faster), "
+            "else 'sampled'.",
             values=("auto", "sampled", "full"),
         ),
         HyperParameter(
-            "full_softmax_max_items", TRAINING, INTEGER, "2048",
-            "Catalogue size up to which loss=auto uses the full softmax.",
+            "small_catalogue_max_items", TRAINING, INTEGER, "2048",
+            "Catalogue size up to which loss=auto trains with the in-batch negatives alone.",
             min_value=0, max_value=10_000_000,
         ),
         HyperParameter(

@@ -74,17 +74,28 @@ def test_newest_ceil_ten_percent_are_relevant(length, n_relevant):
     assert inputs.seq_users.tolist() == [data.user_index("u1")]
 
 
-def test_hpo_validation_users_come_from_non_test_users(many_users):
+def test_hpo_validation_is_the_newest_interactions_of_training_users(many_users):
     splits = hpo_splits(many_users, seed=3)
     assert isinstance(splits, HPOSplits)
     test, validation, train = splits.test.users, splits.validation.users, splits.train
-    assert not set(test) & set(validation) and not set(test) & set(train) and not set(validation) & set(train)
-    assert sorted(np.concatenate([test, validation, train]).tolist()) == list(range(many_users.n_sequences))
+    assert not set(test) & set(train) and set(validation) <= set(train)  # no trial sees a test user
+    assert sorted(np.concatenate([test, train]).tolist()) == list(range(many_users.n_sequences))
     outer = service_split(many_users, seed=3)
     assert np.array_equal(outer.holdout.users, test)
-    eligible_train = np.count_nonzero(many_users.lengths[outer.train] >= 2)
-    assert len(validation) == round(0.1 * eligible_train)
+    eligible_train = outer.train[many_users.lengths[outer.train] >= 2]
+    assert np.array_equal(validation, eligible_train)  # fewer than VALIDATION_USERS: every one of them
+    # Trials train on everything of the training users but the validation part: their newest ceil(10%).
+    trained = splits.training_data(many_users)
+    assert trained.n_sequences == len(train)
+    lengths = many_users.lengths[validation]
+    held = np.clip(np.ceil(0.1 * lengths - 1e-9).astype(int), 1, lengths - 1)
+    assert np.array_equal(splits.validation.cuts, many_users.user_offsets[validation + 1] - held)
+    assert trained.n_events == many_users.lengths[train].sum() - held.sum()
+    inputs = splits.validation.inputs(many_users)
+    assert np.array_equal(inputs.lengths, lengths - held)
     assert np.array_equal(hpo_splits(many_users, seed=3).validation.users, validation)
+    capped = hpo_splits(many_users, seed=3, validation_users=5)
+    assert len(capped.validation.users) == 5 and set(capped.validation.users) <= set(eligible_train)
 
 
 def test_holdout_types():

@@ -29,7 +29,7 @@ def splits(data):
 
 
 def _run(data, splits, hp=HP, **kwargs):
-    return fit(data.take(splits.train), hp, validation=Validation(data, splits.validation), device="cpu",
+    return fit(splits.training_data(data), hp, validation=Validation(data, splits.validation), device="cpu",
                quiet=True, **kwargs)
 
 
@@ -61,7 +61,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(data, splits, tmp_p
 
 
 def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
-    train = data.take(splits.train)
+    train = splits.training_data(data)
     model = _run(data, splits).model
     save_model(tmp_path / "model", model, data, train, {"hidden_dimension": "32"}, {"note": "test"},
                session_timeout_seconds=1800.0)
@@ -115,7 +115,7 @@ def test_next_item_protocol_reports_both_tie_rules_and_beats_popularity(data):
 
 
 def test_service_metrics_of_most_popular_are_hand_checkable(data, splits):
-    train = data.take(splits.train)
+    train = splits.training_data(data)
     counts = train.item_counts()
     metrics = evaluate_service(PopularityScorer(counts), data, splits.test)
     top25 = set(np.argsort(-counts, kind="stable")[:25].tolist())

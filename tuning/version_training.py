@@ -69,7 +69,7 @@ def _tune(request: SolutionRequest, data, version: VersionFiles, options: RunOpt
                              TrainConfig.from_hyperparameters(best_hp, options.device))
     trainer.load_checkpoint(Path(result.best_checkpoint) / CHECKPOINT_NAME)
     trials = [trial_row(t) for t in result.trials]
-    return (trainer, data.take(splits.train), splits.test, trials, result.training_seconds,
+    return (trainer, splits.training_data(data), splits.test, trials, result.training_seconds,
             result.tuned_hpo_params(), best_hp.to_wire())
 
 

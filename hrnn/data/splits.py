@@ -68,19 +68,46 @@ def service_split(data: InteractionData, seed: int, among: np.ndarray | None = N
     return ServiceSplit(train=train, holdout=UserHoldout(users=test, cuts=cuts))
 
 
+VALIDATION_USERS = 2000  # training users whose newest interactions score HPO trials (all of them when fewer)
+
+
 @dataclass
 class HPOSplits:
-    """Test users (final report), validation users (HPO objective) and the remaining training users."""
+    """Test users (the final report, never seen by a trial) and the training users; up to
+    ``VALIDATION_USERS`` of those hold out their newest interactions, which score every trial (the objective).
 
-    train: np.ndarray
+    Why the newest interactions of many training users rather than all interactions of a few held-out users:
+    on small data a tenth of the users is too few to rank trials (measured on 1000 generated users: seed noise
+    0.0024 against a config-to-config spread of 0.0031 with 89 held-out users; 0.0006 against 0.0021 with the
+    newest tenth of 891 users, and the trials' ranking agrees better with the test metric, README *Quality*).
+    """
+
+    train: np.ndarray  # the sequences trials train on
+    train_stops: np.ndarray  # absolute event index each training sequence ends at (a validation user: its cut)
     validation: UserHoldout
     test: UserHoldout
 
+    def training_data(self, data: InteractionData) -> InteractionData:
+        return data.take(self.train, stops=self.train_stops)
 
-def hpo_splits(data: InteractionData, seed: int) -> HPOSplits:
+
+def hpo_splits(data: InteractionData, seed: int, validation_users: int = VALIDATION_USERS) -> HPOSplits:
     outer = service_split(data, seed)
-    inner = service_split(data, seed + 1, among=outer.train)
-    return HPOSplits(train=inner.train, validation=inner.holdout, test=outer.holdout)
+    validation = newest_holdout(data, outer.train, seed + 1, validation_users)
+    stops = data.user_offsets[outer.train + 1].copy()
+    stops[np.searchsorted(outer.train, validation.users)] = validation.cuts
+    return HPOSplits(train=outer.train, train_stops=stops, validation=validation, test=outer.holdout)
+
+
+def newest_holdout(data: InteractionData, among: np.ndarray, seed: int, max_users: int,
+                   fraction: float = HOLDOUT_FRACTION) -> UserHoldout:
+    """Up to ``max_users`` seeded users of ``among`` (sorted) with at least 2 interactions, each holding out
+    its newest ``ceil(fraction * length)`` interactions (at least 1, leaving at least 1 as input)."""
+    eligible = among[data.lengths[among] >= 2]
+    chosen = np.sort(np.random.default_rng(seed).permutation(eligible)[:max_users]).astype(np.int64)
+    lengths = data.lengths[chosen]
+    n_relevant = np.clip(np.ceil(lengths * fraction - 1e-9).astype(np.int64), 1, np.maximum(lengths - 1, 1))
+    return UserHoldout(users=chosen, cuts=data.user_offsets[chosen + 1] - n_relevant)
 
 
 @dataclass

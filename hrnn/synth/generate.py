@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 
@@ -13,9 +15,9 @@ from .sessions import draw_sessions
 from .sizing import users_for_rows
 from .table import id_strings, interactions_table, shuffle_order
 from .timeline import event_timestamps
-from .trend import shift_popularity, trend_start
+from .trend import shift_patterns, shift_popularity, trend_start
 from .truth import PlantedTruth, planted_truth
-from .users import draw_users
+from .users import draw_topics, draw_users
 from .walks import walk_sessions
 
 
@@ -32,14 +34,17 @@ def generate_interactions(
     n_successors: int = 3, start_prob: float = 0.8, follow: float = 0.75, noise: float = 0.08,
     n_trending: int | None = None, trend_fraction: float = 0.12, trend_strength: float = 0.25,
     purchase_prob: float = 0.09, purchase_prob_last: float = 0.30, null_value_fraction: float = 0.02,
-    robot_fraction: float = 0.001,
+    robot_fraction: float = 0.001, persistent_tastes: bool = True, pattern_shift: bool = False,
     return_truth: bool = False,
 ) -> pa.Table | tuple[pa.Table, PlantedTruth]:
     """Generate an Interactions table (see :mod:`hrnn.synth` for what is planted).
 
     ``target_rows``, when given, replaces ``n_users`` by the number of users whose expected row count is
     ``target_rows``. The catalogue depends only on ``seed``, ``n_items``, ``n_topics``, ``n_successors`` and
-    ``n_trending``. With ``return_truth=True`` returns ``(table, PlantedTruth)``.
+    ``n_trending``. ``persistent_tastes=False`` is the null case: each session's topic is drawn afresh from
+    the topic popularity, so a user's past sessions say nothing about the next one (``trend_strength=0``
+    turns the popularity shift off). ``pattern_shift=True`` also relabels the items within each topic from the
+    trend's start on (which items start sessions and follow each other changes). With ``return_truth=True`` returns ``(table, PlantedTruth)``.
     """
     shape = dict(sessions_per_user_median=sessions_per_user_median, max_sessions_per_user=max_sessions_per_user,
                  mean_session_length=mean_session_length, max_session_length=max_session_length)
@@ -54,9 +59,14 @@ def generate_interactions(
     catalogue = build_catalogue(s_struct, n_items, n_topics, n_successors, n_trend)
     users = draw_users(s_users, int(n_users), catalogue.topic_cdf, two_topic_fraction, robot_fraction)
     sessions = draw_sessions(s_users, users, **shape)
+    if not persistent_tastes:
+        sessions = replace(sessions, topic=draw_topics(s_users, catalogue.topic_cdf, sessions.topic.size))
     ts = event_timestamps(s_users, sessions, span, days, start_timestamp)
     start = trend_start(start_timestamp, span, trend_fraction)
     items = walk_sessions(s_events, catalogue, sessions, noise=noise, start_prob=start_prob, follow=follow)
+    if pattern_shift:
+        shift_patterns(np.random.default_rng([int(seed), 1]), items, ts, sessions.event_robot, start,
+                       catalogue.item_topic)
     replaced = shift_popularity(s_events, items, ts, sessions.event_robot, start, trend_strength, catalogue.trending)
     buy, value, null = event_types_and_values(
         s_events, sessions, items, catalogue.price, purchase_prob=purchase_prob,

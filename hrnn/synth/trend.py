@@ -1,5 +1,6 @@
-"""The popularity shift: late in the range a small trending set takes over part of the traffic, which is
-what makes recency weighting pay off on the newest interactions."""
+"""Drift late in the range: a small trending set takes over part of the traffic (a popularity shift), and
+optionally the items trade places within their topics (a pattern shift: which items start sessions and follow
+each other changes, while users keep their topics). Both are what recency weighting is for."""
 
 from __future__ import annotations
 
@@ -21,3 +22,15 @@ def shift_popularity(
     late = late[rng.random(late.size) < trend_strength]
     items[late] = trending[rng.integers(0, trending.size, late.size)]
     return late
+
+
+def shift_patterns(rng: np.random.Generator, items: np.ndarray, timestamps: np.ndarray, event_robot: np.ndarray,
+                   start: int, item_topic: np.ndarray) -> None:
+    """Relabel, in place, every non-robot event from ``start`` on by one random permutation of the items
+    within each topic (trending items keep their labels)."""
+    relabel = np.arange(item_topic.size)
+    for topic in np.unique(item_topic[item_topic >= 0]):
+        members = np.flatnonzero(item_topic == topic)
+        relabel[members] = rng.permutation(members)
+    late = (timestamps >= start) & ~event_robot
+    items[late] = relabel[items[late]]

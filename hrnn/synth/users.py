@@ -31,15 +31,17 @@ def draw_users(
     """Draw distinct numeric ids and favourite topics (weighted by ``topic_cdf``)."""
     is_robot = robot_flags(n_users, robot_fraction)
     number = 1000 + rng.choice(10 * n_users, size=n_users, replace=False)
-    primary = _favourite(rng, topic_cdf, n_users)
+    primary = draw_topics(rng, topic_cdf, n_users)
     secondary = np.full(n_users, -1, dtype=np.int64)
     if topic_cdf.size > 1:
         secondary = _second_favourite(rng, topic_cdf, primary, two_topic_fraction)
     return Users(number=number, robot=is_robot, topics=np.stack([primary, secondary], axis=1))
 
 
-def _favourite(rng: np.random.Generator, topic_cdf: np.ndarray, n: int) -> np.ndarray:
+def draw_topics(rng: np.random.Generator, topic_cdf: np.ndarray, n: int) -> np.ndarray:
+    """``n`` topics drawn by the topic popularity ``topic_cdf``."""
     return np.searchsorted(topic_cdf, rng.random(n), side="right").clip(max=topic_cdf.size - 1)
+
 
 
 def _second_favourite(
@@ -48,7 +50,7 @@ def _second_favourite(
     """A second topic, different from the first, for a ``two_topic_fraction`` of users (-1 for the rest)."""
     n_topics = topic_cdf.size
     has2 = rng.random(primary.size) < two_topic_fraction
-    second = _favourite(rng, topic_cdf, primary.size)
+    second = draw_topics(rng, topic_cdf, primary.size)
     clash = second == primary
     second[clash] = (primary[clash] + 1 + rng.integers(0, n_topics - 1, clash.sum())) % n_topics
     return np.where(has2, second, -1)

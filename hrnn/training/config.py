@@ -16,6 +16,7 @@ class TrainConfig:
     bptt: int = _DEFAULTS.bptt
     recency_mask: bool = _DEFAULTS.recency_mask
     recency_half_life_days: float = _DEFAULTS.recency_half_life_days
+    recency_floor: float = _DEFAULTS.recency_floor
     epochs: int = _DEFAULTS.epochs
     batch_size: int = _DEFAULTS.batch_size
     learning_rate: float = _DEFAULTS.learning_rate
@@ -23,7 +24,7 @@ class TrainConfig:
     num_negatives: int = _DEFAULTS.num_negatives
     sample_alpha: float = _DEFAULTS.sample_alpha
     loss: str = _DEFAULTS.loss  # auto | sampled | full
-    full_softmax_max_items: int = _DEFAULTS.full_softmax_max_items
+    small_catalogue_max_items: int = _DEFAULTS.small_catalogue_max_items
     seed: int = _DEFAULTS.seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # How the engine runs (not hyperparameters; see hrnn/training/window.py and graphs.py):
@@ -34,9 +35,10 @@ class TrainConfig:
     @classmethod
     def from_hyperparameters(cls, hp: HyperParameterValues, device: str = "auto") -> "TrainConfig":
         return cls(bptt=hp.bptt, recency_mask=hp.recency_mask, recency_half_life_days=hp.recency_half_life_days,
+                   recency_floor=hp.recency_floor,
                    epochs=hp.epochs, batch_size=hp.batch_size, learning_rate=hp.learning_rate,
                    momentum=hp.momentum, num_negatives=hp.num_negatives, sample_alpha=hp.sample_alpha,
-                   loss=hp.loss, full_softmax_max_items=hp.full_softmax_max_items, seed=hp.seed, device=device)
+                   loss=hp.loss, small_catalogue_max_items=hp.small_catalogue_max_items, seed=hp.seed, device=device)
 
     def to_dict(self) -> dict:
         return asdict(self)

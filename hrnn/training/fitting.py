@@ -36,6 +36,7 @@ class Validation:
 class FitResult:
     trainer: Trainer
     epochs: list[dict] = field(default_factory=list)  # one dict per epoch: loss, events/s, metrics
+    recency: dict = field(default_factory=dict)  # recency_mask's measured drift and weighting strength
 
     @property
     def model(self):
@@ -60,6 +61,10 @@ def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, valida
     item_mask = torch.as_tensor(train.item_counts() > 0)
     total = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     tensors = EventTensors.build(train, config, trainer.device)  # once: the per-event inputs on the device
+    result.recency = tensors.recency.to_dict()
+    if not quiet and config.recency_mask:
+        sys.stderr.write(f"recency_mask: drift {result.recency['drift']} -> weighting strength "
+                         f"{result.recency['strength']}\n")
     while trainer.epoch < total:
         bar = None if quiet else EpochBar(trainer.epoch + 1, total)
         stats: EpochStats = trainer.train_epoch(train, tensors, progress=bar)

@@ -11,8 +11,8 @@ import torch
 from ..data import InteractionData, ranges_to_index
 from ..model import event_inputs
 from .config import TrainConfig
+from .recency import Recency, decide, recency_weights
 
-SECONDS_PER_DAY = 86400.0
 
 
 @dataclass
@@ -25,6 +25,7 @@ class EventTensors:
     user_start: torch.Tensor
     target: torch.Tensor  # next item of the same user, or -1
     weight: torch.Tensor  # loss weight (recency mask x event weight)
+    recency: Recency  # what recency_mask decided for this training set
 
     @classmethod
     def build(cls, data: InteractionData, config: TrainConfig, device: torch.device) -> "EventTensors":
@@ -35,9 +36,11 @@ class EventTensors:
         has_next = ~user_start[1:]
         target[:-1][has_next] = data.items[1:][has_next]
         weight = data.weights.astype(np.float32, copy=True)
-        if config.recency_mask and data.n_events:
-            age_days = (data.times.max() - data.times) / SECONDS_PER_DAY
-            weight *= np.exp2(-age_days / config.recency_half_life_days).astype(np.float32)
+        recency = Recency(float("nan"), 0.0)
+        if config.recency_mask:
+            recency = decide(data.items, data.times, user_start, config.seed)
+            weight *= recency_weights(data.times, config.recency_half_life_days, config.recency_floor,
+                                      recency.strength)
         items, gaps, session_start, user_start_t = event_inputs(data, device)
         return cls(
             items=items,
@@ -46,6 +49,7 @@ class EventTensors:
             user_start=user_start_t,
             target=torch.as_tensor(target).to(device),
             weight=torch.as_tensor(weight).to(device),
+            recency=recency,
         )
 
 

@@ -142,7 +142,7 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
                 "trial_seconds": prior_seconds + time.perf_counter() - t0, "ended_at": time.time(), **placement,
             }, epoch)
 
-        outcome = fit(data.take(splits.train), base.replace(**params), validation=Validation(data, splits.validation),
+        outcome = fit(splits.training_data(data), base.replace(**params), validation=Validation(data, splits.validation),
                       checkpoint_dir=workdir, on_epoch=on_epoch, quiet=True, device=device, max_epochs=max_epochs)
         if outcome.trainer.epoch == restored_from and last_result is not None:
             # Restored from a checkpoint that was already the last epoch (the driver died between the last
