@@ -22,17 +22,15 @@ from pathlib import Path
 
 import pytest
 
-import ray
-
-from hrnn.errors import InvalidInputException  # noqa: E402
-from hrnn.recipe import HRNN_RECIPE  # noqa: E402
-from tuning.hpo import TRIAL_STATE_NAME, run_hpo, search_space  # noqa: E402
-from tuning.ray_env import kill_processes, ray_processes, set_ray_environment, trial_resources  # noqa: E402
-from tuning.request import HPOConfig, SearchRange  # noqa: E402
+from hrnn.errors import InvalidInputException
+from hrnn.recipe import HRNN_RECIPE
+from tuning.hpo import TRIAL_STATE_NAME, run_hpo, search_space
+from tuning.ray_env import kill_processes, ray_processes, trial_resources
+from tuning.request import HPOConfig, SearchRange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hpo_hooks  # noqa: E402
-from hpo_driver import tiny_data, tiny_request  # noqa: E402
+from hpo_driver import private_ray, tiny_data, tiny_request  # noqa: E402
 
 hpo_hooks.register()
 
@@ -42,18 +40,8 @@ DRIVER = Path(__file__).resolve().parent / "hpo_driver.py"
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    set_ray_environment()
-    if ray.is_initialized():  # pragma: no cover - another module left one running
-        ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
-    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=150 * 1024**2, _temp_dir=temp_dir)
-    try:
+    with private_ray(num_gpus=2, prefix="rt") as temp_dir:
         yield temp_dir
-    finally:
-        ray.shutdown()
-        kill_processes(ray_processes(temp_dir))
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
