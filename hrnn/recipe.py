@@ -156,13 +156,15 @@ HRNN_RECIPE = Recipe(
         ),
         HyperParameter(
             "loss", TRAINING, CATEGORICAL, "auto",
-            "'sampled' softmax with logQ correction, 'full' softmax over all items, or 'auto' "
-            "(full when the catalogue has at most full_softmax_max_items items).",
+            "'sampled' softmax with logQ correction (in-batch targets plus num_negatives sampled negatives), "
+            "'full' softmax over all items, or 'auto': in-batch negatives only when the catalogue has at most "
+            "small_catalogue_max_items items (measured as good as the full softmax or better, and faster), "
+            "else 'sampled'.",
             values=("auto", "sampled", "full"),
         ),
         HyperParameter(
-            "full_softmax_max_items", TRAINING, INTEGER, "2048",
-            "Catalogue size up to which loss=auto uses the full softmax.",
+            "small_catalogue_max_items", TRAINING, INTEGER, "2048",
+            "Catalogue size up to which loss=auto trains with the in-batch negatives alone.",
             min_value=0, max_value=10_000_000,
         ),
         HyperParameter(

@@ -7,8 +7,11 @@ writes the trial records to SUMMARY_JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
+import tempfile
 import time
 
 
@@ -32,6 +35,28 @@ def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = No
             },
         },
     })
+
+
+@contextlib.contextmanager
+def private_ray(num_gpus: int = 0, prefix: str = "rt"):
+    """A local Ray of 2 CPUs (and ``num_gpus`` logical GPUs) under its own short temp dir (Ray's socket paths
+    must stay under 108 characters); everything it started is gone afterwards. Yields the temp dir."""
+    import ray
+
+    from tuning.ray_env import kill_processes, ray_processes, set_ray_environment
+
+    set_ray_environment()
+    if ray.is_initialized():  # another module left one running
+        ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    ray.init(address="local", num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False,
+             object_store_memory=150 * 1024**2, _temp_dir=temp_dir)
+    try:
+        yield temp_dir
+    finally:
+        ray.shutdown()
+        kill_processes(ray_processes(temp_dir))
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def tiny_data():

@@ -34,8 +34,10 @@ class FailOnceAt:
 
     epoch: int
     marker_dir: str
+    sleep: float = 0.0  # seconds per epoch, so that trials running side by side overlap in time
 
     def __call__(self, epoch: int, trial_id: str) -> None:
+        time.sleep(self.sleep)
         if epoch != self.epoch:
             return
         marker = os.path.join(self.marker_dir, f"{trial_id}.failed")

@@ -10,21 +10,17 @@ import io
 import json
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-import ray
-
 from hrnn.errors import InvalidInputException
 from tuning.hpo import run_hpo
-from tuning.ray_env import kill_processes, ray_processes, set_ray_environment, trial_resources
+from tuning.ray_env import trial_resources
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hpo_driver import tiny_data  # noqa: E402
+from hpo_driver import private_ray, tiny_data  # noqa: E402
 
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 
@@ -47,18 +43,8 @@ def small_space_request(total: int = 4, parallel: int = 2, epochs: int = 1):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    set_ray_environment()
-    if ray.is_initialized():  # pragma: no cover - another module left one running
-        ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rf", dir="/tmp")
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             object_store_memory=150 * 1024**2, _temp_dir=temp_dir)
-    try:
+    with private_ray(num_gpus=0, prefix="rf") as temp_dir:
         yield temp_dir
-    finally:
-        ray.shutdown()
-        kill_processes(ray_processes(temp_dir))
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

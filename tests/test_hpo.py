@@ -22,17 +22,15 @@ from pathlib import Path
 
 import pytest
 
-import ray
-
-from hrnn.errors import InvalidInputException  # noqa: E402
-from hrnn.recipe import HRNN_RECIPE  # noqa: E402
-from tuning.hpo import TRIAL_STATE_NAME, run_hpo, search_space  # noqa: E402
-from tuning.ray_env import kill_processes, ray_processes, set_ray_environment, trial_resources  # noqa: E402
-from tuning.request import HPOConfig, SearchRange  # noqa: E402
+from hrnn.errors import InvalidInputException
+from hrnn.recipe import HRNN_RECIPE
+from tuning.hpo import TRIAL_STATE_NAME, run_hpo, search_space
+from tuning.ray_env import kill_processes, ray_processes, trial_resources
+from tuning.request import HPOConfig, SearchRange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hpo_hooks  # noqa: E402
-from hpo_driver import tiny_data, tiny_request  # noqa: E402
+from hpo_driver import private_ray, tiny_data, tiny_request  # noqa: E402
 
 hpo_hooks.register()
 
@@ -42,18 +40,8 @@ DRIVER = Path(__file__).resolve().parent / "hpo_driver.py"
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    set_ray_environment()
-    if ray.is_initialized():  # pragma: no cover - another module left one running
-        ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
-    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=150 * 1024**2, _temp_dir=temp_dir)
-    try:
+    with private_ray(num_gpus=2, prefix="rt") as temp_dir:
         yield temp_dir
-    finally:
-        ray.shutdown()
-        kill_processes(ray_processes(temp_dir))
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +152,7 @@ def test_failed_trial_retries_from_its_checkpoint_with_packed_gpus(ray_cluster, 
     data, splits = tiny
     result = run_hpo(data, splits, tiny_request(2, 2, epochs=2), storage=str(tmp_path), name="retry",
                      gpus_per_trial=0.5, quiet=True,
-                     epoch_hook=hpo_hooks.FailOnceAt(2, str(tmp_path)))
+                     epoch_hook=hpo_hooks.FailOnceAt(2, str(tmp_path), sleep=1.0))
     assert len(glob.glob(str(tmp_path / "*.failed"))) == 2  # each trial did fail once
     assert result.num_errors == 0
     a, b = result.trials
@@ -202,20 +190,21 @@ def test_killed_driver_resumes(tmp_path):
     temp_dirs = [tempfile.mkdtemp(prefix="rt", dir="/tmp") for _ in range(2)]
 
     def command(temp_dir):
-        return [sys.executable, str(DRIVER), str(storage), "exp", temp_dir, str(summary), "3", "0.3"]
+        return [sys.executable, str(DRIVER), str(storage), "exp", temp_dir, str(summary), "3", "0.5"]
 
     started = time.monotonic()
     try:
         first = subprocess.Popen(command(temp_dirs[0]), env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a loaded 2-core machine can be slow to start Ray
         seen: dict[str, int] = {}
         while time.monotonic() < deadline:
             # A trial whose second checkpoint is registered (the first one deleted): the experiment's record
             # may still name the deleted one for a moment; the resume must cope either way.
-            for d in glob.glob(str(storage / "exp" / "attempt-1" / "*" / "checkpoint_000001")):
+            for d in glob.glob(str(storage / "exp" / "attempt-1" / "*" / "checkpoint_0*")):
+                index = int(Path(d).name.rsplit("_", 1)[1])
                 state = Path(d) / TRIAL_STATE_NAME
-                if state.exists() and not Path(d).with_name("checkpoint_000000").exists():
+                if index >= 1 and state.exists() and not Path(d).with_name(f"checkpoint_{index - 1:06d}").exists():
                     seen[Path(d).parent.name] = json.loads(state.read_text())["epoch"]
             if seen or first.poll() is not None:
                 break

@@ -59,7 +59,7 @@ def describe_algorithm(algorithm_arn: str) -> dict:
 
 def default_ranges(recipe: Recipe) -> dict:
     """DescribeAlgorithm's ``defaultHyperParameterRanges``: each hyperparameter's declared range that the
-    service's model can express (its ranges stop at +-1,000,000: ``seed`` and ``full_softmax_max_items``,
+    service's model can express (its ranges stop at +-1,000,000: ``seed`` and ``small_catalogue_max_items``,
     never tuned, are left out rather than shown with bounds that are not theirs)."""
     from .request.envelope import service_shapes
     from .shapes import validate

@@ -24,7 +24,7 @@ class TrainConfig:
     num_negatives: int = _DEFAULTS.num_negatives
     sample_alpha: float = _DEFAULTS.sample_alpha
     loss: str = _DEFAULTS.loss  # auto | sampled | full
-    full_softmax_max_items: int = _DEFAULTS.full_softmax_max_items
+    small_catalogue_max_items: int = _DEFAULTS.small_catalogue_max_items
     seed: int = _DEFAULTS.seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # How the engine runs (not hyperparameters; see hrnn/training/window.py and graphs.py):
@@ -38,7 +38,7 @@ class TrainConfig:
                    recency_floor=hp.recency_floor,
                    epochs=hp.epochs, batch_size=hp.batch_size, learning_rate=hp.learning_rate,
                    momentum=hp.momentum, num_negatives=hp.num_negatives, sample_alpha=hp.sample_alpha,
-                   loss=hp.loss, full_softmax_max_items=hp.full_softmax_max_items, seed=hp.seed, device=device)
+                   loss=hp.loss, small_catalogue_max_items=hp.small_catalogue_max_items, seed=hp.seed, device=device)
 
     def to_dict(self) -> dict:
         return asdict(self)

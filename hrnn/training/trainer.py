@@ -79,8 +79,14 @@ class Trainer:
         return os.environ.get("HRNN_PRECISION", self.config.precision)
 
     def full_softmax(self, n_items: int) -> bool:
+        return self.config.loss == "full"
+
+    def num_negatives(self, n_items: int) -> int:
+        """Sampled negatives per window on top of the in-batch targets (none for a small catalogue's auto)."""
         cfg = self.config
-        return cfg.loss == "full" or (cfg.loss == "auto" and n_items <= cfg.full_softmax_max_items)
+        if cfg.loss == "full" or (cfg.loss == "auto" and n_items <= cfg.small_catalogue_max_items):
+            return 0
+        return min(cfg.num_negatives, n_items)
 
     def plan_epoch(self, data: InteractionData, tensors: EventTensors) -> EpochPlan:
         """The windows of the next epoch: the slot layout and the negatives are seeded by (seed, epoch)."""
@@ -88,7 +94,7 @@ class Trainer:
         layout = slot_layout(data.lengths, data.user_offsets, cfg.batch_size, np.random.default_rng([cfg.seed, self.epoch]))
         sampling = Sampling.build(data.item_counts(), cfg.sample_alpha, tensors, self.device)
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.epoch)
-        return EpochPlan(tensors, layout, cfg.bptt, sampling, num_negatives=min(cfg.num_negatives, data.n_items),
+        return EpochPlan(tensors, layout, cfg.bptt, sampling, num_negatives=self.num_negatives(data.n_items),
                          full_softmax=self.full_softmax(data.n_items), exact_rows=not self.sync_free,
                          generator=generator, device=self.device)
 
