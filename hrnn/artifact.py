@@ -17,6 +17,8 @@ state. A user the model has never seen gets the most popular items instead of an
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import time
@@ -30,13 +32,14 @@ import torch
 from .atomic import atomic_path, atomic_write_json
 from .data import InteractionData, read_ipc, write_ipc
 from .errors import InvalidInputException, ResourceNotFoundException
-from .evaluation import HRNNScorer, topk_items
+from .evaluation import HRNNScorer
 from .model import HRNN, ModelConfig
+from .ranking import top_indices
 from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
-RECOMMEND_CHUNK = 128  # users scored at once
+RECOMMEND_CHUNK = 256  # users scored at once
 FORMAT_VERSION = 1
 
 
@@ -147,9 +150,14 @@ class LoadedModel:
         ``{"itemList": [{"itemId", "score"}, ...]}`` each.
 
         Users are scored in chunks: one multiply gives every item's logit (untrained items get a bias of
-        -inf), ``torch.topk`` picks the best (ties by lower item index), and a score is the softmax
-        probability of the item, ``exp(logit - logsumexp(logits))``: no full sort, no full softmax."""
+        -inf), :func:`hrnn.ranking.top_indices` picks the best (ties by lower item index), and a score is
+        the item's softmax probability over the trained items, computed in place: no full sort, no second
+        ``[chunk, n_items]`` tensor."""
         check_num_results(num_results)
+        with _collector_paused():
+            return self._recommend(user_ids, num_results, at_time)
+
+    def _recommend(self, user_ids: list[str], num_results: int, at_time: float | None) -> list[dict]:
         lookup = self._user_lookup()
         index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
         known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
@@ -180,21 +188,43 @@ class LoadedModel:
             self._masked_bias = model.item_bias.detach().float().masked_fill(~trained, float("-inf"))
         weight = model.item_embedding.weight.detach().float()
         scores, items = [], []
-        # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them.
+        # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them; one buffer.
+        buffer = weight.new_empty(min(RECOMMEND_CHUNK, states.shape[0]), weight.shape[0])
         for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
-            logits = torch.addmm(self._masked_bias, states[lo:lo + RECOMMEND_CHUNK].float(), weight.t())
+            chunk = states[lo:lo + RECOMMEND_CHUNK].float()
+            logits = torch.addmm(self._masked_bias, chunk, weight.t(), out=buffer[:chunk.shape[0]])
             top = top_indices(logits, k)
-            scores.append(torch.softmax(logits, dim=1).gather(1, top).numpy())
+            probs = torch._softmax(logits, 1, False, out=logits)  # in place: no second [chunk, n_items] tensor
+            scores.append(probs.gather(1, top).numpy())
             items.append(top.numpy())
         return np.concatenate(scores), np.concatenate(items)
 
     def _item_lists(self, items: np.ndarray, scores: np.ndarray) -> list[dict]:
-        """``{"itemList": ...}`` per row; the item ids of all rows are looked up at once."""
-        k = items.shape[1]
-        ids = self.item_ids.take(pa.array(items.reshape(-1))).to_pylist()
-        values = scores.astype(np.float64).tolist()
-        return [{"itemList": [{"itemId": i, "score": round(s, 7)} for i, s in zip(ids[j * k:(j + 1) * k], row)]}
+        """``{"itemList": ...}`` per row, scores rounded to 7 decimals. For float32 scores numpy's rounding
+        is Python's ``round(x, 7)`` (``x * 1e7`` is exact in float64), ten times faster."""
+        if getattr(self, "_item_id_list", None) is None:
+            self._item_id_list = self.item_ids.to_pylist()
+        ids, k = self._item_id_list, items.shape[1]
+        names = [ids[i] for i in items.reshape(-1).tolist()]
+        if scores.dtype == np.float32:
+            values = np.round(scores.astype(np.float64), 7).tolist()
+        else:
+            values = [[round(s, 7) for s in row] for row in scores.tolist()]
+        return [{"itemList": [{"itemId": i, "score": s} for i, s in zip(names[j * k:(j + 1) * k], row)]}
                 for j, row in enumerate(values)]
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Build many small acyclic objects without the cyclic collector: it would otherwise run every few
+    hundred dicts and walk the young objects each time (more than half the time of writing the output)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _damaged(directory: Path, detail: str) -> ResourceNotFoundException:
@@ -285,37 +315,6 @@ def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
             for k, v in shapes.items()):
         raise _damaged(directory, "user_states.pt does not match users.arrow and the model's size")
     return states
-
-
-def top_indices(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
-    """Indices of the ``k`` largest scores of each row, best first, ties broken by lower index (as
-    :func:`hrnn.evaluation.topk_items`), without a sort or a ``topk`` over whole rows: the rows are cut into
-    blocks of ``block``, the ``k + 8`` blocks with the largest maxima are the candidates, and ``torch.topk``
-    picks the best ``k + 1`` of those. A row's answer is exact when the best block left out has a smaller
-    maximum than the ``k``-th pick and no two of the ``k + 1`` picks are equal (so the order needs no tie
-    rule); the other rows (ties, NaN) are redone by :func:`~hrnn.evaluation.topk_items` over the whole row."""
-    n, m = scores.shape
-    n_blocks = -(-m // block)
-    keep = min(n_blocks, k + 8)
-    if keep == n_blocks or n == 0:
-        return torch.as_tensor(topk_items(scores, k)).to(scores.device)
-    whole = m // block * block  # the last, partial block is reduced on its own (no padded copy of the scores)
-    block_max = scores[:, :whole].reshape(n, -1, block).amax(dim=2)
-    if whole < m:
-        block_max = torch.cat([block_max, scores[:, whole:].amax(dim=1, keepdim=True)], dim=1)
-    best, chosen = torch.topk(block_max, keep, dim=1)
-    columns = (chosen.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n, -1)
-    past_end = columns >= m  # the partial block's missing columns: never candidates
-    columns = columns.clamp(max=m - 1)
-    candidates = scores.gather(1, columns).masked_fill(past_end, float("-inf"))
-    values, picks = torch.topk(candidates, k + 1, dim=1)
-    top = columns.gather(1, picks[:, :k])
-    exact = ((best[:, -1] < values[:, k - 1]) & (values[:, 1:] != values[:, :-1]).all(dim=1)
-             & ~values.isnan().any(dim=1))
-    if not bool(exact.all()):
-        rows = (~exact).nonzero().squeeze(1)
-        top[rows] = torch.as_tensor(topk_items(scores[rows], k)).to(scores.device)
-    return top
 
 
 def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:

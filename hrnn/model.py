@@ -16,7 +16,8 @@ multiply and a fused GRU cell (:mod:`hrnn.gru`). Two recurrences compute the sam
 * :meth:`HRNN.recur_masked`: the per-step resets are arithmetic masks and the user-level GRU runs on every
   slot, so nothing is read on the host: the path for CUDA (and CUDA graphs);
 * :meth:`HRNN.recur_rows`: the start masks are read on the host and the user-level GRU runs only on the rows
-  where a session starts (about one slot in six): the path for the CPU.
+  where a session starts (about one slot in six), the whole window one autograd node with a hand-written
+  backward through time (:mod:`hrnn.recurrence`): the path for the CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from .gru import DeferredGrad, gru_cell, linear
+from .recurrence import Resets, recur_window
 from .recipe import HRNN_RECIPE, HyperParameterValues
 
 _DEFAULTS = HRNN_RECIPE.defaults
@@ -216,42 +218,18 @@ class HRNN(nn.Module):
             states = torch.cat([head, states[-1:]])
         return states, h_s, h_u
 
-    def recur_rows(self, gates, session_start: np.ndarray, user_start: np.ndarray, h_s, h_u,
-                   deferred: Deferred | None = None):
-        """:meth:`run_window`'s recurrence with host-side masks: the user-level GRU and the session
-        initialisation run only on the rows where a new session of the same user starts, and user starts are
-        zeroed only at steps that have one. The same state rules as :meth:`recur_masked`."""
-        new_session = session_start & ~user_start
-        device = gates.device
-        keep = torch.from_numpy(~user_start).unsqueeze(-1).to(device, gates.dtype)
-        h_s, h_u = h_s.to(gates.dtype), h_u.to(gates.dtype)
-        hierarchical = self.config.hierarchical
-        states, replaced, starts = [], [], []
-        batch = gates.shape[1]
-        for t, gi in enumerate(gates.unbind(0)):
-            if user_start[t].any():  # a new user (or an empty slot) starts from zero states
-                h_s, h_u = h_s * keep[t], h_u * keep[t]
-            rows = np.flatnonzero(new_session[t])
-            if len(rows):
-                index = torch.from_numpy(rows).to(device)
-                if hierarchical:  # the finished session's final state updates the user state
-                    updated = self.user_update(h_s.index_select(0, index), h_u.index_select(0, index), deferred)
-                    start = self.session_start_state(updated, deferred)
-                    h_u = h_u.index_copy(0, index, updated)
-                else:
-                    start = h_s.new_zeros(len(rows), h_s.shape[1])
-                h_s = h_s.index_copy(0, index, start)
-                if t:  # the previous event predicts this session's first item from its start state
-                    replaced.append(rows + (t - 1) * batch)
-                    starts.append(start)
-            h_s = _gru(gi, h_s, self.session_hh, deferred)
-            states.append(h_s)
-        states = torch.stack(states)
-        if replaced:
-            flat = states.reshape(-1, states.shape[-1])
-            index = torch.from_numpy(np.concatenate(replaced)).to(device)
-            states = flat.index_copy(0, index, torch.cat(starts)).reshape(states.shape)
-        return states, h_s, h_u
+    def recur_rows(self, gates, session_start: np.ndarray, user_start: np.ndarray, h_s, h_u):
+        """:meth:`run_window`'s recurrence with host-side masks, as one autograd node
+        (:func:`hrnn.recurrence.recur_window`): the user-level GRU and the session initialisation run only on
+        the rows where a new session of the same user starts. The same state rules as :meth:`recur_masked`,
+        except that an event before a new user predicts from zero (it has no target)."""
+        resets = Resets.from_masks(session_start, user_start, self.config.hierarchical)
+        return recur_window(gates, resets, h_s, h_u, self.recurrent_weights(), self.config.hierarchical)
+
+    def recurrent_weights(self) -> list[torch.Tensor]:
+        """The weights of the recurrence, in :func:`hrnn.recurrence.recur_window`'s order."""
+        return [p for layer in (self.session_hh, self.user_ih, self.user_hh, self.session_init)
+                for p in (layer.weight, layer.bias)]
 
     # ---- scores ----------------------------------------------------------------------------------------------
     def next_session_state(self, h_s: torch.Tensor, h_u: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from hrnn.training import EventTensors, Trainer, TrainConfig, slot_layout
 from hrnn.training.layout import slot_fill
 from hrnn.training.loss import MASKED, full_softmax_loss, sampled_softmax_loss
 from hrnn.training.optim import AdagradM
+from hrnn.training.plan import _distinct_rows, guide_table, inverse_cdf
 from hrnn.training.window import WindowState, WindowStep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,3 +252,37 @@ def test_gpu_check_smoke_runs_on_the_cpu(tmp_path):
     assert report["status"] == "ok" and len(report["agreement"]) == 3
     assert all(row["events_per_second"] > 0 for row in report["throughput"])
     assert [m["items"] for m in report["memory"]] == [2_000, 200_000]
+
+
+def test_negative_sampling_by_guide_table_equals_binary_search():
+    torch.manual_seed(0)
+    for n in (1, 2, 7, 300):
+        for power in (1, 11):
+            weights = torch.rand(n, dtype=torch.float64) ** power
+            if n > 3:
+                weights[::3] = 0.0  # never-drawn items: repeated cdf values
+            cdf = torch.cumsum(weights / weights.sum(), 0)
+            u = torch.rand(20_000, dtype=torch.float64)
+            u[:n] = cdf  # exactly on a step
+            u[n:2 * n] = torch.arange(n, dtype=torch.float64) / n  # exactly on a bucket boundary
+            u[-2:] = torch.tensor([0.0, 1.0 - 1e-17])
+            expected = torch.searchsorted(cdf, u).clamp(max=n - 1)
+            assert torch.equal(inverse_cdf(cdf, guide_table(cdf), u), expected), (n, power)
+
+
+def test_distinct_rows_per_window():
+    lookups = torch.tensor([[5, 3, 5, 9, 3, 3], [0, 0, 0, 0, 0, 0], [7, 1, 4, 2, 8, 6]])
+    rows, inverse, n_rows = _distinct_rows(lookups)
+    assert n_rows.tolist() == [3, 1, 6]
+    assert rows.tolist() == [[3, 5, 9, 9, 9, 9], [0] * 6, [1, 2, 4, 6, 7, 8]]
+    assert torch.equal(rows.gather(1, inverse), lookups)
+
+
+def test_recommendation_scores_round_as_python_does():
+    """Scores are rounded by numpy for speed: for float32 scores that is exactly Python's round(x, 7),
+    halfway cases (odd multiples of 1/256: x * 1e7 ends in .5) included."""
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.random(20_000), rng.random(2_000) ** 12, np.arange(1, 512, 2) / 256.0 / 2,
+                             np.arange(1, 256, 2) / 256.0, [0.0, 1.0, 1e-45]]).astype(np.float32)
+    rounded = np.round(scores.astype(np.float64), 7).tolist()
+    assert rounded == [round(x, 7) for x in scores.astype(np.float64).tolist()]

@@ -41,3 +41,15 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     if x.device.type != "cpu" or p >= 1.0:
         return torch.nn.functional.dropout(x, p, True)
     return _MaskedScale.apply(x, _cpu_mask(x.shape, p, x.dtype))
+
+
+def dropout_mask(shape, p: float, device: torch.device) -> torch.Tensor | None:
+    """A dropout mask (kept elements ``1 / (1 - p)``, dropped ones 0) for elements of ``shape``; None
+    without dropout. On the CPU :func:`_cpu_mask`; elsewhere ``bernoulli_`` from the device's generator."""
+    if p <= 0.0:
+        return None
+    if device.type == "cpu":
+        return _cpu_mask(shape, p, torch.float32)
+    if p >= 1.0:
+        return torch.zeros(shape, device=device)
+    return torch.empty(shape, device=device).bernoulli_(1.0 - p).div_(1.0 - p)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import torch
 
+# PyTorch's fused Adagrad (CPU): acc += g^2; p -= lr g / (sqrt(acc) + eps), with lr_decay 0 (step unused).
+_FUSED = getattr(torch, "_fused_adagrad_", None)
+_ONE = torch.ones(())
+
 
 class AdagradM(torch.optim.Optimizer):
     """Adagrad with optional momentum, as in the GRU4Rec/HGRU4Rec reference code (torch's has no momentum):
@@ -15,6 +19,9 @@ class AdagradM(torch.optim.Optimizer):
     With momentum, only the touched rows move (their momentum is applied when they are next touched), as
     in GRU4Rec. The state (``acc``, ``mom``) exists from the start, so every step is free of allocations
     and host decisions (a CUDA graph can capture it).
+
+    Without momentum on the CPU both updates are one call of PyTorch's fused Adagrad kernel (the one
+    ``torch.optim.Adagrad(fused=True)`` runs: the same arithmetic in one pass instead of four).
     """
 
     def __init__(self, params, lr: float = 0.05, momentum: float = 0.0, eps: float = 1e-6):
@@ -25,6 +32,13 @@ class AdagradM(torch.optim.Optimizer):
                 if group["momentum"]:
                     self.state[p]["mom"] = torch.zeros_like(p)
 
+    def _fused(self, group: dict, tensors: list[torch.Tensor]) -> bool:
+        return not group["momentum"] and _FUSED is not None and all(t.device.type == "cpu" for t in tensors)
+
+    def _fused_step(self, group: dict, params, grads, accs) -> None:
+        _FUSED(params, grads, accs, [_ONE] * len(params), lr=group["lr"], lr_decay=0.0, weight_decay=0.0,
+               eps=group["eps"], maximize=False)
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
@@ -33,6 +47,9 @@ class AdagradM(torch.optim.Optimizer):
                 continue
             grads = [p.grad for p in dense]
             accs = [self.state[p]["acc"] for p in dense]
+            if self._fused(group, dense):
+                self._fused_step(group, dense, grads, accs)
+                continue
             torch._foreach_addcmul_(accs, grads, grads)
             denom = torch._foreach_sqrt(accs)
             torch._foreach_add_(denom, group["eps"])
@@ -53,6 +70,12 @@ class AdagradM(torch.optim.Optimizer):
         ``values`` and ``grads`` are consumed."""
         group = self.param_groups[0]
         accs = [self.state[p]["acc"].index_select(0, rows) for p in params]
+        if self._fused(group, params):
+            self._fused_step(group, values, grads, accs)
+            for p, acc, value in zip(params, accs, values):
+                self.state[p]["acc"].index_copy_(0, rows, acc)
+                p.index_copy_(0, rows, value)
+            return
         torch._foreach_addcmul_(accs, grads, grads)
         for p, acc in zip(params, accs):
             self.state[p]["acc"].index_copy_(0, rows, acc)

@@ -38,6 +38,7 @@ class Sampling:
     log_q_sample: torch.Tensor
     cdf: torch.Tensor
     mean_weight: torch.Tensor
+    guide: torch.Tensor | None = None  # the cdf's guide table (see inverse_cdf)
 
     @classmethod
     def build(cls, counts: np.ndarray, alpha: float, tensors: EventTensors, device: torch.device) -> "Sampling":
@@ -49,7 +50,7 @@ class Sampling:
         mean_w = valid_w.mean().clamp(min=1e-12) if valid_w.numel() else torch.ones((), device=device)
         return cls(log_q_batch=log_q_batch.float().to(device),
                    log_q_sample=torch.log(sample_p.clamp(min=1e-12)).float().to(device),
-                   cdf=torch.cumsum(sample_p, 0), mean_weight=mean_w)
+                   cdf=(cdf := torch.cumsum(sample_p, 0)), mean_weight=mean_w, guide=guide_table(cdf))
 
 
 @dataclass
@@ -133,18 +134,51 @@ class EpochPlan:
                               rows=window_rows, fill=fill, **{name: v[k] for name, v in common.items()})
 
     def _negatives(self, n_windows: int) -> torch.Tensor:
-        n_items = self.sampling.cdf.shape[0]
         u = torch.rand(n_windows, self.n_neg, generator=self.generator, dtype=torch.float64)
-        return torch.searchsorted(self.sampling.cdf, u).clamp_(max=n_items - 1).to(self.device)
+        return inverse_cdf(self.sampling.cdf, self.sampling.guide, u).to(self.device)
+
+
+def guide_table(cdf: torch.Tensor) -> torch.Tensor:
+    """For each of ``len(cdf)`` equal buckets of [0, 1), the first index whose cdf reaches the bucket."""
+    n = cdf.shape[0]
+    return torch.searchsorted(cdf, torch.arange(n, dtype=cdf.dtype) / n)
+
+
+def inverse_cdf(cdf: torch.Tensor, guide: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``searchsorted(cdf, u)`` (the first index with ``cdf >= u``) clamped to the last index, with a guide
+    table (Chen 1974): start at the first index of u's bucket and step forward while the cdf is below u.
+    With as many buckets as items that is about one step, instead of a binary search's ~log2(items) cache
+    misses; the result is the same."""
+    n = cdf.shape[0]
+    flat = u.reshape(-1)
+    bucket = (flat * n).long().clamp_(0, n - 1)
+    bucket -= (bucket.to(cdf.dtype) / n > flat).long()  # u * n rounded up onto the next bucket
+    index = guide.index_select(0, bucket.clamp_(min=0))
+    todo = torch.nonzero((cdf.index_select(0, index) < flat) & (index < n - 1)).squeeze(1)
+    while todo.numel():
+        stepped = index.index_select(0, todo) + 1
+        index.index_copy_(0, todo, stepped)
+        todo = todo[(cdf.index_select(0, stepped) < flat.index_select(0, todo)) & (stepped < n - 1)]
+    return index.reshape(u.shape)
 
 
 def _distinct_rows(lookups: torch.Tensor):
     """Per row of ``lookups`` [K, L]: the distinct values in ascending order, padded to L with the largest
     (``rows``), each lookup's position among them (``inverse``), and how many there are (``n_rows``)."""
-    ordered, perm = lookups.sort(dim=1)
+    ordered, perm = _sort_rows(lookups)
     first = torch.ones_like(ordered, dtype=torch.bool)
     first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
     slot = first.cumsum(1) - 1
     inverse = torch.empty_like(lookups).scatter_(1, perm, slot)
     rows = ordered[:, -1:].expand_as(ordered).clone().scatter_(1, slot, ordered)
     return rows, inverse, slot[:, -1] + 1
+
+
+def _sort_rows(lookups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lookups.sort(dim=1)``; on the CPU numpy's sort of (value, position) keys, about ten times faster."""
+    if lookups.device.type != "cpu":
+        return lookups.sort(dim=1)
+    width = lookups.shape[1]
+    keys = lookups.numpy() * width + np.arange(width)  # item indices and widths are far below 2**31
+    keys.sort(axis=1)
+    return torch.from_numpy(keys // width), torch.from_numpy(keys % width)

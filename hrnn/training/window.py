@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from ..model import HRNN
-from .dropout import dropout
+from .dropout import dropout, dropout_mask
+from .inputs import embed_project
 from .loss import full_softmax_loss, sampled_softmax_loss
 from .optim import AdagradM
 from .plan import WindowBatch
@@ -61,40 +62,44 @@ class WindowStep:
 
     def __call__(self, b: WindowBatch, state: WindowState) -> None:
         model, opt = self.model, self.optimizer
-        weight, item_bias = model.item_embedding.weight, model.item_bias
+        weight, item_bias = model.item_embedding.weight.detach(), model.item_bias.detach()
         opt.zero_grad(set_to_none=True)
-        if b.rows is not None:  # just the rows this window touches, as leaves of their own
-            table = weight.detach().index_select(0, b.rows).requires_grad_()
-            bias = item_bias.detach().index_select(0, b.rows).requires_grad_()
+        if b.rows is not None:  # just the rows this window touches
+            table, bias = weight.index_select(0, b.rows), item_bias.index_select(0, b.rows)
         else:
             table, bias = weight, item_bias
+        # The item rows' gradient (embedding, bias in the last column), added to by the inputs and the loss.
+        grad_rows = table.new_zeros(table.shape[0], table.shape[1] + 1)
         deferred = model.deferred_grads()
         p = model.config.dropout
         steps, batch = b.items.shape
         with self._autocast(weight.device):
-            x = dropout(table.index_select(0, b.items.reshape(-1)), p)
-            gates = model.gates_from_embeddings(x, b.gaps).reshape(steps, batch, -1)
+            mask = dropout_mask((steps * batch, model.hidden), p, weight.device)
+            gates = embed_project(model.session_ih, table, b.items, b.gaps, mask, grad_rows).reshape(steps, batch, -1)
             if self.sync_free:
                 pred, h_s, h_u = model.recur_masked(gates, b.session_start, b.user_start, state.h_s, state.h_u,
                                                     deferred)
             else:
                 pred, h_s, h_u = model.recur_rows(gates, b.session_start.numpy(), b.user_start.numpy(),
-                                                  state.h_s, state.h_u, deferred)
+                                                  state.h_s, state.h_u)
             pred = dropout(pred, p)
         pred = pred.float()
         if self.full:
-            loss = full_softmax_loss(pred, table, bias, b.targets, b.weight)
+            loss = full_softmax_loss(pred, table, bias, b.targets, b.weight, grad_rows)
         else:
             loss = sampled_softmax_loss(pred, table, bias, b.targets, b.negatives, b.target_bias, b.negative_bias,
-                                        b.weight)
+                                        b.weight, grad_rows)
         loss.backward()
         deferred.flush()
+        hidden = model.hidden
+        grads = [grad_rows[:, :hidden].contiguous(), grad_rows[:, hidden].contiguous()]
+        if b.rows is None:  # the whole tables: a dense update with the others
+            model.item_embedding.weight.grad, model.item_bias.grad = grads
         opt.step()
         if b.rows is not None:
-            grads = [table.grad, bias.grad]
             if b.fill is not None:  # padded rows repeat the last row: give them its gradient, so same update
                 grads = [g.index_select(0, b.fill) for g in grads]
-            opt.step_rows([weight, item_bias], b.rows, [table.detach(), bias.detach()], grads)
+            opt.step_rows([model.item_embedding.weight, model.item_bias], b.rows, [table, bias], grads)
         with torch.no_grad():
             state.h_s.copy_(h_s)
             state.h_u.copy_(h_u)

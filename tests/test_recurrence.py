@@ -1,0 +1,46 @@
+"""The whole-window recurrence (one autograd node, hand-written backward through time) against autograd
+through the step-by-step masked recurrence, in float64: states and every gradient."""
+
+import numpy as np
+import pytest
+import torch
+
+from hrnn.model import HRNN, ModelConfig
+from hrnn.recurrence import Resets, recur_window
+
+
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_window_recurrence_matches_autograd_through_the_masked_steps(hierarchical):
+    torch.manual_seed(0)
+    steps, batch, hidden = 7, 6, 5
+    model = HRNN(ModelConfig(n_items=10, hidden_dimension=hidden, hierarchical=hierarchical, dropout=0.0)).double()
+    rng = np.random.default_rng(1)
+    user_start = rng.random((steps, batch)) < 0.15
+    session_start = (rng.random((steps, batch)) < 0.35) | user_start
+    assert (session_start & ~user_start).sum() > 5 and user_start.sum() > 2
+    gates = torch.randn(steps, batch, 3 * hidden, dtype=torch.double, requires_grad=True)
+    h_s = torch.randn(batch, hidden, dtype=torch.double, requires_grad=True)
+    h_u = torch.randn(batch, hidden, dtype=torch.double, requires_grad=True)
+    weights = model.recurrent_weights()
+    # An event before a new user has no target: its prediction state is not used, so it gets no weight.
+    loss_weight = torch.rand(steps, batch, hidden, dtype=torch.double)
+    loss_weight[:-1][torch.from_numpy(user_start[1:])] = 0.0
+    ref, ref_s, ref_u = model.recur_masked(gates, torch.from_numpy(session_start), torch.from_numpy(user_start),
+                                           h_s, h_u)
+    mine, mine_s, mine_u = recur_window(gates, Resets.from_masks(session_start, user_start, hierarchical), h_s, h_u,
+                                        weights, hierarchical)
+    torch.testing.assert_close(mine * loss_weight, ref * loss_weight)
+    torch.testing.assert_close(mine_s, ref_s)
+    if hierarchical:
+        torch.testing.assert_close(mine_u, ref_u)
+    inputs = [gates, h_s] + ([h_u] + weights if hierarchical else weights[:2])
+    expected = torch.autograd.grad((ref * loss_weight).sum(), inputs)
+    got = torch.autograd.grad((mine * loss_weight).sum(), inputs)
+    for name, a, b in zip(["gates", "h_s", "h_u", "session_hh.weight", "session_hh.bias", "user_ih.weight",
+                           "user_ih.bias", "user_hh.weight", "user_hh.bias", "session_init.weight",
+                           "session_init.bias"] if hierarchical else ["gates", "h_s", "w", "b"], got, expected):
+        torch.testing.assert_close(a, b, msg=name)
+    if not hierarchical:  # the user-level weights take no part
+        unused = torch.autograd.grad((recur_window(gates, Resets.from_masks(session_start, user_start, False), h_s,
+                                                   h_u, weights, False)[0]).sum(), weights[2:], allow_unused=True)
+        assert all(g is None for g in unused)
