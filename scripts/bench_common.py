@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: generated data (cached, made in a child process so the benchmark's own peak
-memory is its training's), a catalogue padded with never-seen items, and operation counts from the profiler."""
+memory is its training's), a catalogue padded with never-seen items, a profiled epoch and operation counts
+from the profiler."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +43,20 @@ def make_data(events: int, items: int, seed: int = 0) -> InteractionData:
     return build_interactions(table, config, source="<synthetic>")
 
 
-def cached_data(events: int, items: int, seed: int = 0) -> InteractionData:
-    """:func:`make_data`, generated once in a child process and loaded from a cache directory."""
+def cached_data_path(events: int, items: int, seed: int = 0) -> Path:
+    """Where :func:`make_data`'s result is cached (an :meth:`InteractionData.save` directory), generated first
+    in a child process when it is not there yet."""
     path = Path(tempfile.gettempdir()) / "hrnn-bench-data" / f"{events}-{items}-{seed}"
     if not path.exists():
         code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'scripts')!r});"
                 f"from bench_common import make_data; make_data({events}, {items}, {seed}).save({str(path)!r})")
         subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return InteractionData.load(path)
+    return path
+
+
+def cached_data(events: int, items: int, seed: int = 0) -> InteractionData:
+    """:func:`make_data`, generated once in a child process and loaded from a cache directory."""
+    return InteractionData.load(cached_data_path(events, items, seed))
 
 
 def pad_catalogue(data: InteractionData, n_items: int) -> InteractionData:
@@ -69,6 +77,29 @@ def warmup_subset(data: InteractionData, events: int) -> InteractionData:
     """The first users whose events add up to about ``events`` (at least one user)."""
     k = int(np.searchsorted(data.user_offsets[1:], events)) + 1
     return data.take(np.arange(min(k, data.n_sequences)))
+
+
+def sync(device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), so a timer or a profile covers it."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def profile_epoch(trainer, data: InteractionData, device) -> tuple[list, int, float]:
+    """One epoch under ``torch.profiler`` (CPU, and CUDA on a GPU): the profiler's events, the number of
+    windows trained and the wall seconds, the device's queued work included."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    windows = []
+    sync(device)
+    started = time.perf_counter()
+    with profile(activities=activities) as prof:
+        trainer.train_epoch(data, progress=lambda w, n: windows.append(w))
+        sync(device)
+    return prof.events(), len(windows), time.perf_counter() - started
 
 
 def peak_rss_bytes() -> int:

@@ -27,7 +27,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -40,38 +39,14 @@ sys.path.insert(0, str(ROOT))
 SETTINGS = ["64:2048:32", "32:2048:32", "64:0:32", "32:0:32", "64:2048:1"]  # batch:negatives:bptt
 
 
-def _data_file(events: int, items: int, seed: int, directory: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_common import make_data
-
-    path = directory / f"events-{events}-{items}-{seed}.npz"
-    if not path.exists():
-        d = make_data(events, items, seed)
-        np.savez(path, items=d.items, times=d.times, user_offsets=d.user_offsets,
-                 session_offsets=d.session_offsets, n_items=d.n_items)
-    return path
-
-
-def _load(path: Path):
-    import pyarrow as pa
-
-    from hrnn.data import InteractionData
-
-    z = np.load(path)
-    n, m = len(z["items"]), len(z["user_offsets"]) - 1
-    return InteractionData(items=z["items"], times=z["times"], weights=np.ones(n, np.float32),
-                           user_offsets=z["user_offsets"], seq_users=np.arange(m, dtype=np.int32),
-                           session_offsets=z["session_offsets"], user_ids=pa.array([str(i) for i in range(m)]),
-                           item_ids=pa.array([f"i{i}" for i in range(int(z["n_items"]))]))
-
-
 def run_ours(path: Path, batch: int, negatives: int, bptt: int, epochs: int) -> dict:
     import torch
 
+    from hrnn.data import InteractionData
     from hrnn.model import ModelConfig
     from hrnn.training import Trainer, TrainConfig
 
-    data = _load(path)
+    data = InteractionData.load(path)
     config = TrainConfig(bptt=bptt, batch_size=batch, num_negatives=negatives, loss="sampled", epochs=epochs,
                          seed=0, device="cpu")
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=100), config)
@@ -109,7 +84,9 @@ def run_gru4rec(path: Path, peer: Path, batch: int, negatives: int, epochs: int)
     sys.path.insert(0, str(peer))
     import gru4rec_pytorch as g4r
 
-    data = _load(path)
+    from hrnn.data import InteractionData
+
+    data = InteractionData.load(path)
     session = np.repeat(np.arange(data.n_sessions), np.diff(data.session_offsets))
     frame = pd.DataFrame({"SessionId": session, "ItemId": data.items, "Time": data.times})
     clock = _Clock()
@@ -173,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         return _child(args)
     if not (Path(args.peer) / "gru4rec_pytorch.py").exists():
         raise SystemExit(f"--peer {args.peer}: no gru4rec_pytorch.py there")
-    cache = Path(tempfile.gettempdir()) / "hrnn-bench-gru4rec"
-    cache.mkdir(exist_ok=True)
-    data = _data_file(args.events, args.items, args.seed, cache)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_common import cached_data_path
+
+    data = cached_data_path(args.events, args.items, args.seed)
     runs: dict[str, dict[str, list]] = {s: {"ours": [], "gru4rec": []} for s in args.settings}
     for rep in range(args.repeats):
         for setting in args.settings:

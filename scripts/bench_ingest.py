@@ -89,10 +89,7 @@ def _load(path: Path, config, profile: bool, stages: dict):
 
     if not profile:
         return load_interactions(path, config), None
-    s, c = time.perf_counter(), time.process_time()
-    table = read_interactions(path)
-    stages["read"] = time.perf_counter() - s
-    stages["read cpu"] = time.process_time() - c
+    table = _timed(stages, "read", lambda: read_interactions(path))
     return build_interactions(table, config, source=str(path), timings=stages), table.num_rows
 
 

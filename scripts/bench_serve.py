@@ -49,13 +49,14 @@ def build_workspace(root: Path, items: int, hidden: int, rows: int, seed: int) -
     from hrnn.data import DataConfig, build_interactions
     from hrnn.model import HRNN, ModelConfig
     from hrnn.synth import generate_interactions
+    from hrnn.synth.table import id_strings
     from tuning import operations
     from tuning.request import parse_create_solution
     from tuning.workspace import Workspace, version_arn
 
     table = generate_interactions(n_users=max(1000, rows // 30), n_items=items, seed=seed, target_rows=rows)
     seen = set(table.column("ITEM_ID").to_pylist())
-    missing = sorted({f"i_{i:05d}" for i in range(items)} - seen)
+    missing = sorted(set(id_strings(np.empty(0, np.int64), items)[1].to_pylist()) - seen)
     if missing:  # every catalogue item in the model: one extra event each, by existing users
         rng = np.random.default_rng(seed)
         users = table.column("USER_ID").to_pylist()

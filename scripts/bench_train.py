@@ -40,14 +40,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import cached_data, count_ops, pad_catalogue, peak_rss_bytes, warmup_subset  # noqa: E402
+from bench_common import (cached_data, count_ops, pad_catalogue, peak_rss_bytes, profile_epoch, sync,  # noqa: E402
+                          warmup_subset)
 from hrnn.model import ModelConfig  # noqa: E402
 from hrnn.training import Trainer, TrainConfig  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float = 0.5) -> dict:
@@ -65,12 +61,12 @@ def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float
     for name, (fn, flops) in ops.items():
         for _ in range(3):
             fn()
-        _sync(device)
+        sync(device)
         reps, started = 0, time.perf_counter()
         while time.perf_counter() - started < min_seconds / len(ops) or reps < 3:
             fn()
             reps += 1
-        _sync(device)
+        sync(device)
         per_call = (time.perf_counter() - started) / reps
         out[name] = flops / per_call
         total_flops += flops
@@ -89,17 +85,13 @@ def make_trainer(args, data, sync_free: bool | None = None) -> Trainer:
 
 def ops_per_window(args, data, sync_free: bool | None) -> dict:
     """Profiler counts per window over a short epoch (about ``--count-events`` events)."""
-    from torch.profiler import ProfilerActivity, profile
-
     trainer = make_trainer(args, data, sync_free)
     subset = warmup_subset(data, args.count_events)
     trainer.train_epoch(subset)
-    windows = []
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        trainer.train_epoch(subset, progress=lambda w, n: windows.append(w))
-    counts = count_ops(prof.events())
-    n = max(len(windows), 1)
-    return {"windows": len(windows), "dispatched": sum(counts["dispatched"].values()) / n,
+    events, windows, _ = profile_epoch(trainer, subset, torch.device(args.device))
+    counts = count_ops(events)
+    n = max(windows, 1)
+    return {"windows": windows, "dispatched": sum(counts["dispatched"].values()) / n,
             "kernels": sum(counts["kernels"].values()) / n,
             "top": {k: round(v / n, 1) for k, v in counts["dispatched"].most_common(12)}}
 
@@ -113,7 +105,7 @@ def bench(args) -> dict:
     rss_before = peak_rss_bytes()
     trainer = make_trainer(args, data, True if args.sync_free else None)
     trainer.train_epoch(warmup_subset(data, args.warmup_events))
-    _sync(device)
+    sync(device)
     epochs, profile_table = [], None
     for _ in range(args.epochs):
         c0 = time.process_time()

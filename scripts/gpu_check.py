@@ -48,7 +48,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import count_ops, make_data, pad_catalogue, warmup_subset  # noqa: E402
+from bench_common import count_ops, make_data, pad_catalogue, profile_epoch, sync, warmup_subset  # noqa: E402
+from hrnn.atomic import atomic_write_text  # noqa: E402
 from hrnn.data import InteractionData  # noqa: E402
 from hrnn.model import ModelConfig  # noqa: E402
 from hrnn.training import Trainer, TrainConfig  # noqa: E402
@@ -63,11 +64,6 @@ AGREE_EPOCHS = 2
 
 class _Stop(Exception):
     pass
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _trainer(data, device, *, hidden, batch, bptt, loss, negatives, seed, precision="fp32", dropout=0.0,
@@ -151,13 +147,13 @@ def _timed_epoch(trainer: Trainer, data: InteractionData, seconds: float) -> dic
         if time.perf_counter() > deadline and w < total:
             raise _Stop
 
-    _sync(device)
+    sync(device)
     started = time.perf_counter()
     try:
         stats = trainer.train_epoch(data, progress=progress)
         return {"events": stats.events, "seconds": stats.seconds, "partial": False, "loss": stats.loss}
     except _Stop:
-        _sync(device)
+        sync(device)
         n = int(data.n_events * done["windows"] / done["total"])
         return {"events": n, "seconds": time.perf_counter() - started, "partial": True, "loss": None}
 
@@ -185,8 +181,6 @@ def throughput(device, smoke: bool, seed: int, seconds: float) -> list[dict]:
 
 def launches(device, smoke: bool, seed: int) -> list[dict]:
     """Host dispatches and CUDA kernels per window, and the GPU's busy fraction, with and without graphs."""
-    from torch.profiler import ProfilerActivity, profile
-
     data = make_data(3_000 if smoke else 200_000, 1_000 if smoke else 20_000, seed)
     batch, hidden, negatives = (16, 16, 64) if smoke else (512, 100, 2048)
     out = []
@@ -194,21 +188,13 @@ def launches(device, smoke: bool, seed: int) -> list[dict]:
         trainer = _trainer(data, device, hidden=hidden, batch=batch, bptt=32, loss="sampled", negatives=negatives,
                            seed=seed, dropout=0.1, graphs=graphs, sync_free=True)
         trainer.train_epoch(warmup_subset(data, 2_000 if smoke else 60_000))
-        windows = []
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        _sync(device)
-        started = time.perf_counter()
-        with profile(activities=activities) as prof:
-            trainer.train_epoch(data, progress=lambda w, n: windows.append(w))
-            _sync(device)
-        wall = time.perf_counter() - started
-        events = prof.events()
+        events, windows, wall = profile_epoch(trainer, data, device)
         ops = count_ops(events)
-        n = max(len(windows), 1)
+        n = max(windows, 1)
         device_side = [e for e in events if str(getattr(e, "device_type", "")).endswith("CUDA")]
         kernels = [e for e in device_side if not e.name.startswith(("Memcpy", "Memset"))]
         api = [e for e in events if e.name in LAUNCH_APIS]
-        out.append({"cuda_graphs": graphs and device.type == "cuda", "windows": len(windows),
+        out.append({"cuda_graphs": graphs and device.type == "cuda", "windows": windows,
                     "host_dispatched_per_window": sum(ops["dispatched"].values()) / n,
                     "host_launches_per_window": len(api) / n if device.type == "cuda" else None,
                     "kernels_per_window": len(kernels) / n if device.type == "cuda" else sum(ops["kernels"].values()) / n,
@@ -327,11 +313,8 @@ def print_report(r: dict, stream=sys.stdout) -> None:
 
 def _write(path: str | None, report: dict) -> None:
     if path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        tmp.replace(target)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,11 @@ import tempfile
 import time
 
 
-def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = None):
+TINY_RANGES = [{"name": "hidden_dimension", "minValue": 32, "maxValue": 40}, {"name": "bptt", "minValue": 2, "maxValue": 8}]
+
+
+def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = None,
+                 integer_ranges: list | None = None):
     from tuning.request import parse_create_solution
 
     return parse_create_solution({
@@ -28,8 +32,7 @@ def tiny_request(total: int, parallel: int, epochs: int, fixed: dict | None = No
                 "hpoResourceConfig": {"maxNumberOfTrainingJobs": str(total),
                                       "maxParallelTrainingJobs": str(parallel)},
                 "algorithmHyperParameterRanges": {
-                    "integerHyperParameterRanges": [{"name": "hidden_dimension", "minValue": 32, "maxValue": 40},
-                                                    {"name": "bptt", "minValue": 2, "maxValue": 8}],
+                    "integerHyperParameterRanges": integer_ranges or TINY_RANGES,
                     "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}],
                 },
             },

@@ -20,25 +20,13 @@ from tuning.hpo import run_hpo
 from tuning.ray_env import trial_resources
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hpo_driver import private_ray, tiny_data  # noqa: E402
-
-RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
+from hpo_driver import private_ray, tiny_data, tiny_request  # noqa: E402
 
 
 def small_space_request(total: int = 4, parallel: int = 2, epochs: int = 1):
     """bptt in {2, 3} x recency_mask {true, false}: four configurations, so repeats are likely for TPE."""
-    from tuning.request import parse_create_solution
-
-    return parse_create_solution({
-        "recipeArn": RECIPE, "performHPO": True,
-        "solutionConfig": {
-            "algorithmHyperParameters": {"epochs": str(epochs), "batch_size": "16", "num_negatives": "16",
-                                         "hidden_dimension": "32"},
-            "hpoConfig": {
-                "hpoResourceConfig": {"maxNumberOfTrainingJobs": str(total), "maxParallelTrainingJobs": str(parallel)},
-                "algorithmHyperParameterRanges": {
-                    "integerHyperParameterRanges": [{"name": "bptt", "minValue": 2, "maxValue": 3}],
-                    "categoricalHyperParameterRanges": [{"name": "recency_mask", "values": ["true", "false"]}]}}}})
+    return tiny_request(total, parallel, epochs, fixed={"hidden_dimension": "32"},
+                        integer_ranges=[{"name": "bptt", "minValue": 2, "maxValue": 3}])
 
 
 @pytest.fixture(scope="module")
