@@ -223,7 +223,7 @@ class HRNN(nn.Module):
         (:func:`hrnn.recurrence.recur_window`): the user-level GRU and the session initialisation run only on
         the rows where a new session of the same user starts. The same state rules as :meth:`recur_masked`,
         except that an event before a new user predicts from zero (it has no target)."""
-        resets = Resets.from_masks(session_start, user_start, self.config.hierarchical)
+        resets = Resets.from_masks(session_start, user_start, self.config.hierarchical, gates.device)
         return recur_window(gates, resets, h_s, h_u, self.recurrent_weights(), self.config.hierarchical)
 
     def recurrent_weights(self) -> list[torch.Tensor]:

@@ -41,14 +41,16 @@ class Resets:
     n_new: int
 
     @classmethod
-    def from_masks(cls, session_start: np.ndarray, user_start: np.ndarray, hierarchical: bool) -> "Resets":
+    def from_masks(cls, session_start: np.ndarray, user_start: np.ndarray, hierarchical: bool,
+                   device: torch.device | str = "cpu") -> "Resets":
+        """The resets of host masks, their row indices on ``device`` (the recurrence's)."""
         session_start, user_start = np.asarray(session_start, bool), np.asarray(user_start, bool)
         if hierarchical:
             new, zero = session_start & ~user_start, user_start
         else:
             new, zero = np.zeros_like(user_start), session_start | user_start
-        new_rows, new_offsets = _rows_by_step(new)
-        zero_rows, zero_offsets = _rows_by_step(zero)
+        new_rows, new_offsets = _rows_by_step(new, device)
+        zero_rows, zero_offsets = _rows_by_step(zero, device)
         steps = len(new_offsets) - 1
         return cls(new=[new_rows[new_offsets[t]:new_offsets[t + 1]] if new_offsets[t + 1] > new_offsets[t] else None
                         for t in range(steps)],
@@ -57,10 +59,10 @@ class Resets:
                    offsets=new_offsets.tolist(), n_new=int(new_offsets[-1]))
 
 
-def _rows_by_step(mask: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+def _rows_by_step(mask: np.ndarray, device) -> tuple[torch.Tensor, np.ndarray]:
     steps, rows = np.nonzero(mask)  # in step order
     offsets = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=mask.shape[0]))])
-    return torch.from_numpy(rows.astype(np.int64)), offsets
+    return torch.from_numpy(rows.astype(np.int64)).to(device), offsets
 
 
 def _gru_forward(gi, h, w_t, b, gh, rz, n, out) -> None:

@@ -44,3 +44,18 @@ def test_window_recurrence_matches_autograd_through_the_masked_steps(hierarchica
         unused = torch.autograd.grad((recur_window(gates, Resets.from_masks(session_start, user_start, False), h_s,
                                                    h_u, weights, False)[0]).sum(), weights[2:], allow_unused=True)
         assert all(g is None for g in unused)
+
+
+def test_evaluation_recurrence_indexes_on_the_states_device():
+    """Evaluation runs ``recur_rows`` on the trainer's device: its reset indices must be there too (the meta
+    device stands in for CUDA; a CPU index on it fails as it would on a GPU)."""
+    with torch.device("meta"):
+        model = HRNN(ModelConfig(n_items=50, hidden_dimension=8))
+    session_start, user_start = np.zeros((4, 3), bool), np.zeros((4, 3), bool)
+    session_start[0] = user_start[0] = True
+    session_start[2, 1] = True  # a new session of the same user: the user-level GRU runs on that row
+    gates, h = torch.empty(4, 3, 24, device="meta"), torch.zeros(3, 8, device="meta")
+    with torch.no_grad():
+        states, h_s, h_u = model.recur_rows(gates, session_start, user_start, h, h)
+    assert states.device.type == h_s.device.type == h_u.device.type == "meta"
+    assert states.shape == (4, 3, 8) and h_u.shape == (3, 8)
