@@ -28,6 +28,7 @@ from tuning.workspace import Workspace
 from server_helpers import (INTERACTIONS_SCHEMA, KEY_ID, RECIPE_ARN, REGION, ROLE_ARN, SECRET, Server, client, moto_s3,
                             s3_env, wait_for)
 
+ALGORITHM_ARN = "arn:aws:personalize:::algorithm/aws-hrnn"
 BUCKET = "hrnn-data"
 TINY = {"hidden_dimension": "32", "bptt": "4", "epochs": "1", "batch_size": "16", "num_negatives": "64"}
 HPO_CONFIG = {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2", "maxParallelTrainingJobs": "2"},
@@ -113,6 +114,10 @@ def test_the_boto3_workflow_trains_a_tuned_version(trained):
     assert [c["campaignArn"] for c in api.list_campaigns(solutionArn=trained["solution"])["campaigns"]] == [
         trained["campaign"]]
     assert api.describe_recipe(recipeArn=RECIPE_ARN)["recipe"]["recipeType"] == "USER_PERSONALIZATION"
+    algorithm = api.describe_algorithm(algorithmArn=ALGORITHM_ARN)["algorithm"]
+    assert algorithm["algorithmArn"] == ALGORITHM_ARN and algorithm["defaultHyperParameters"]["hidden_dimension"] == "43"
+    with pytest.raises(api.exceptions.ResourceNotFoundException):
+        api.describe_algorithm(algorithmArn=ALGORITHM_ARN + "-v9")
 
 
 def test_recommendations_are_the_trained_models(server, trained):

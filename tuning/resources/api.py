@@ -7,7 +7,7 @@ dictionary. The HTTP endpoint only decodes the protocol and encodes this result 
 
 from __future__ import annotations
 
-from hrnn.errors import ResourceNotFoundException, ServiceError
+from hrnn.errors import ServiceError
 
 from .. import operations
 from . import batch_jobs, campaigns, datasets, imports, schemas, versions
@@ -25,16 +25,11 @@ def list_recipes(service, request: dict) -> dict:
 
 
 def describe_recipe(service, request: dict) -> dict:
-    return {"recipe": operations.describe_recipe(request["recipeArn"])["recipe"]}
+    return operations.describe_recipe(request["recipeArn"])
 
 
 def describe_algorithm(service, request: dict) -> dict:
-    for summary in operations.list_recipes()["recipes"]:
-        described = operations.describe_recipe(summary["recipeArn"])
-        if described["algorithm"]["algorithmArn"] == request["algorithmArn"]:
-            algorithm = {"name": described["recipe"]["name"], **described["algorithm"]}
-            return {"algorithm": public("Algorithm", algorithm)}
-    raise ResourceNotFoundException(f"Algorithm {request['algorithmArn']} is not implemented.")
+    return {"algorithm": public("Algorithm", operations.describe_algorithm(request["algorithmArn"])["algorithm"])}
 
 
 OPERATIONS = {
