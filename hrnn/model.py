@@ -135,9 +135,6 @@ class HRNN(nn.Module):
         zeros = torch.zeros(batch, self.hidden, device=device)
         return zeros, zeros.clone()
 
-    def deferred_grads(self) -> Deferred:
-        return Deferred()
-
     # ---- the hierarchy: what the user GRU reads, and where a session starts from -----------------------
     def user_update(self, h_session_end: torch.Tensor, h_u: torch.Tensor,
                     deferred: Deferred | None = None) -> torch.Tensor:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
+
+from .cli_output import FORMATS
 
 USAGE_EXIT = 252
 KINDS = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "json": (object,),
@@ -69,12 +71,11 @@ class Context:
     output: str = "json"
     query: str | None = None
     debug: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 GLOBALS = (
     ("--workspace", dict(help="workspace directory (default: $HRNN_WORKSPACE, else ./hrnn-workspace)")),
-    ("--output", dict(choices=("json", "text", "table"), help="output format: json (default), text or table")),
+    ("--output", dict(choices=FORMATS, help="output format: json (default), text or table")),
     ("--query", dict(help="JMESPath expression applied to the response before it is printed")),
     ("--quiet", dict(action="store_true", help="no progress output on stderr")),
     ("--no-cli-pager", dict(action="store_true", help="accepted for the AWS CLI's sake; output is never paged")),

@@ -46,12 +46,6 @@ def requested() -> int | None:
     return _state["requested"]
 
 
-def check() -> None:
-    """Raise :class:`Stopped` if a stop was requested (for loops that run with signals deferred)."""
-    if _state["requested"] is not None:
-        raise Stopped(_state["requested"])
-
-
 def _handler(signum, frame) -> None:
     with _lock:
         first = _state["requested"] is None

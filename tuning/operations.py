@@ -19,7 +19,6 @@ from .workspace import (VersionFiles, Workspace, describe_members, parse_solutio
                         version_summary)
 
 ACTIVE = "ACTIVE"
-DEFAULT_RESOURCE_CONFIG = {"maxNumberOfTrainingJobs": "4", "maxParallelTrainingJobs": "2"}
 MAX_USER_ID = 256  # personalize-runtime's UserID
 MAX_LIST_RESULTS = 100
 
@@ -54,7 +53,14 @@ def describe_algorithm(algorithm_arn: str) -> dict:
     return {"algorithm": {"name": recipe.name, "algorithmArn": recipe.algorithm_arn,
                           "defaultHyperParameters": recipe.wire_defaults(),
                           "defaultHyperParameterRanges": default_ranges(recipe),
-                          "defaultResourceConfig": dict(DEFAULT_RESOURCE_CONFIG)}}
+                          "defaultResourceConfig": _default_resource_config()}}
+
+
+def _default_resource_config() -> dict:
+    from .request import DEFAULT_MAX_PARALLEL_TRAINING_JOBS, DEFAULT_MAX_TRAINING_JOBS
+
+    return {"maxNumberOfTrainingJobs": str(DEFAULT_MAX_TRAINING_JOBS),
+            "maxParallelTrainingJobs": str(DEFAULT_MAX_PARALLEL_TRAINING_JOBS)}
 
 
 def default_ranges(recipe: Recipe) -> dict:
@@ -222,11 +228,4 @@ def call_operation(service, operation: str, request: object) -> dict:
     from .resources.api import call
 
     return call(service, operation, request)
-
-
-def get_campaign_recommendations(service, request: object) -> dict:
-    """The runtime's GetRecommendations on a campaign (``campaignArn``, ``userId``, ``numResults``)."""
-    from .resources.campaigns import get_recommendations
-
-    return get_recommendations(service, request)
 

@@ -35,8 +35,8 @@ def _cpu_mask(shape, p: float, dtype: torch.dtype) -> torch.Tensor:
     return keep.to(dtype).mul_(1.0 / (1.0 - p))
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    if not training or p <= 0.0:
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    if p <= 0.0:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return torch.nn.functional.dropout(x, p, True)

@@ -86,7 +86,7 @@ class EpochPlan:
         padded[:layout.shape[0]] = layout
         self.layout = torch.as_tensor(padded).to(device)
         self.full, self.exact = full_softmax, exact_rows
-        self.n_neg = 0 if full_softmax else num_negatives
+        self.n_neg = num_negatives  # 0 with the full softmax (Trainer.num_negatives)
         self.generator = generator
         lookups = 2 * bptt * self.batch + self.n_neg
         self.chunk = max(1, min(256, CHUNK_LOOKUPS // lookups))

@@ -78,9 +78,6 @@ class Trainer:
     def precision(self) -> str:
         return os.environ.get("HRNN_PRECISION", self.config.precision)
 
-    def full_softmax(self, n_items: int) -> bool:
-        return self.config.loss == "full"
-
     def num_negatives(self, n_items: int) -> int:
         """Sampled negatives per window on top of the in-batch targets (none for a small catalogue's auto)."""
         cfg = self.config
@@ -95,7 +92,7 @@ class Trainer:
         sampling = Sampling.build(data.item_counts(), cfg.sample_alpha, tensors, self.device)
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.epoch)
         return EpochPlan(tensors, layout, cfg.bptt, sampling, num_negatives=self.num_negatives(data.n_items),
-                         full_softmax=self.full_softmax(data.n_items), exact_rows=not self.sync_free,
+                         full_softmax=cfg.loss == "full", exact_rows=not self.sync_free,
                          generator=generator, device=self.device)
 
     # ---- one epoch ------------------------------------------------------------------------------------

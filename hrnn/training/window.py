@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..model import HRNN
+from ..model import HRNN, Deferred
 from .dropout import dropout, dropout_mask
 from .inputs import embed_project
 from .loss import full_softmax_loss, sampled_softmax_loss
@@ -70,7 +70,7 @@ class WindowStep:
             table, bias = weight, item_bias
         # The item rows' gradient (embedding, bias in the last column), added to by the inputs and the loss.
         grad_rows = table.new_zeros(table.shape[0], table.shape[1] + 1)
-        deferred = model.deferred_grads()
+        deferred = Deferred()
         p = model.config.dropout
         steps, batch = b.items.shape
         with self._autocast(weight.device):

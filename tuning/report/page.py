@@ -49,11 +49,6 @@ class _Version:
     extra: list[str]  # tuned names the recipe does not know (another recipe): they get a column and a chart
     searched: bool  # performHPO: there was a search to chart
 
-    @property
-    def params(self) -> list[str]:
-        return [hp.name for hp in self.algorithm] + self.extra
-
-
 def _version(describe: dict, trials: list[dict]) -> _Version:
     version = describe.get("solutionVersion", {}) if isinstance(describe, dict) else {}
     metric, kind = objective_of(version.get("solutionConfig"))

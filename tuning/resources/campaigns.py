@@ -155,10 +155,3 @@ def recommendation_request(request: object) -> tuple[str, str, int]:
 def recommendations_response(recommended: dict, num_results: int) -> dict:
     """GetRecommendations' response from a model's row (which may hold more items than asked for)."""
     return {"itemList": recommended["itemList"][:num_results], "recommendationId": f"RID-{uuid.uuid4()}"}
-
-
-def get_recommendations(service, request: dict) -> dict:
-    """GetRecommendations, blocking (the server batches concurrent requests instead: tuning.server.runtime)."""
-    name, user_id, num_results = recommendation_request(request)
-    model = service.models.get_or_load(name)
-    return recommendations_response(model.recommend([user_id], num_results)[0], num_results)
