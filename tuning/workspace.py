@@ -324,8 +324,13 @@ class Workspace:
         return {"solution": solution}
 
     def solution_names(self) -> list[str]:
+        """Every complete solution, sorted: both of its files there, as :meth:`describe_solution` requires
+        (created record first and request last; deleted record first)."""
         base = self.root / "solutions"
-        return sorted(p.name for p in base.iterdir() if (p / "request.json").exists()) if base.is_dir() else []
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir()
+                      if self._solution_file(p.name).exists() and self._request_file(p.name).exists())
 
     # ---- versions -----------------------------------------------------------------------------------
     def resolve_version(self, arn: str) -> VersionFiles:
@@ -365,14 +370,6 @@ def describe_members(described: dict) -> dict:
 
 
 # ---- listing and deleting solutions (the endpoint's ListSolutions and DeleteSolution) ---------------------
-
-def solution_names(workspace: Workspace) -> list[str]:
-    """The name of every solution in the workspace, sorted."""
-    base = workspace.root / "solutions"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if workspace._solution_file(p.name).exists())
-
 
 def delete_solution(workspace: Workspace, name: str) -> None:
     """Remove a solution with its versions: its record first, so a half-removed one is never listed."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import operations
-from ..workspace import (Workspace, delete_solution as remove_solution, parse_solution_arn, solution_arn, solution_names,
+from ..workspace import (Workspace, delete_solution as remove_solution, parse_solution_arn, solution_arn,
                          version_arn)
 from . import arns
 from .contract import public
@@ -63,7 +63,7 @@ def list_solutions(service, request: dict) -> dict:
     if group:
         group = service.store.find(arns.DATASET_GROUP, group).arn
     found = []
-    for name in solution_names(service.workspace):
+    for name in service.workspace.solution_names():
         solution = service.workspace.describe_solution(solution_arn(name))["solution"]
         if not group or solution.get("datasetGroupArn") == group:
             found.append({k: solution[k] for k in _SOLUTION_SUMMARY if k in solution})
@@ -130,7 +130,7 @@ def list_solution_versions(service, request: dict) -> dict:
     if request.get("solutionArn"):
         names = [workspace.load_solution(request["solutionArn"])[0]]
     else:
-        names = solution_names(workspace)
+        names = workspace.solution_names()
     summaries = []
     for name in names:
         for version in workspace.versions(name):
@@ -200,7 +200,7 @@ def _write_status(version, status: str, **fields) -> None:
 def resume(service) -> None:
     """After a restart: adopt versions whose process still runs, finish stopping ones, run the rest again
     (the child resumes each from its checkpoint or Ray experiment)."""
-    for name in solution_names(service.workspace):
+    for name in service.workspace.solution_names():
         for version in service.workspace.versions(name):
             described = version.read_describe()
             if described["status"] not in UNFINISHED:
