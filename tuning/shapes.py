@@ -51,6 +51,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from hrnn.errors import InvalidInputException
+from hrnn.hyperparameters import format_number
 
 MAX_DEPTH = 64  # containers inside containers; far above any service shape, far below Python's stack
 NARROWING = ("min", "max", "pattern", "enum")  # shape keys a member reference may override
@@ -174,9 +175,9 @@ class _Walk:
         if (low is not None and value < low) or (high is not None and value > high):
             kind = "a JSON integer" if shape["type"] in ("integer", "long") else "a finite JSON number"
             if low is not None and high is not None:
-                allowed = f"in [{_number(low)}, {_number(high)}]"
+                allowed = f"in [{format_number(low)}, {format_number(high)}]"
             else:
-                allowed = f">= {_number(low)}" if low is not None else f"<= {_number(high)}"
+                allowed = f">= {format_number(low)}" if low is not None else f"<= {format_number(high)}"
             raise self.error(ref, shape, path, value, f"expected {kind} {allowed}")
 
     def timestamp(self, ref: Mapping[str, Any], shape: dict, path: str, value: object) -> None:
@@ -232,9 +233,6 @@ def _extent(low: int | None, high: int | None) -> str:
         return f"at least {low}"
     return f"at most {high}" if high is not None else "any number of"
 
-
-def _number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 # --- Java patterns ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from hrnn.hyperparameters import format_number
 from hrnn.recipe import CATEGORICAL, CONTINUOUS, INTEGER, HyperParameter, Recipe
 
 from ..shapes import invalid, join_path
@@ -143,10 +144,6 @@ def describe(hp: HyperParameter) -> str:
 
 
 def interval(hp: HyperParameter) -> str:
-    low = "-inf" if hp.min_value is None else _number(hp.min_value)
-    high = "inf" if hp.max_value is None else _number(hp.max_value)
+    low = "-inf" if hp.min_value is None else format_number(hp.min_value)
+    high = "inf" if hp.max_value is None else format_number(hp.max_value)
     return f"{'(' if hp.min_exclusive else '['}{low}, {high}]"
-
-
-def _number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
