@@ -203,9 +203,9 @@ def skeleton(command: Command, which: str) -> dict:
 
 
 def _shapes(service: str) -> dict:
-    from botocore.loaders import Loader
+    from .shapes import service_model
 
-    return Loader().load_service_model(service, "service-2")["shapes"]
+    return service_model(service)["shapes"]
 
 
 def _shape_skeleton(shapes: dict, name: str, depth: int) -> Any:

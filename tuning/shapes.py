@@ -53,6 +53,15 @@ from typing import Any, Mapping
 from hrnn.errors import InvalidInputException
 from hrnn.hyperparameters import format_number
 
+
+@functools.lru_cache(maxsize=2)
+def service_model(service: str) -> dict:
+    """botocore's service-2 model for ``personalize`` or ``personalize-runtime``, loaded once per process
+    (about 0.15 s) and only when a request needs it. Treat as read-only."""
+    from botocore.loaders import Loader
+
+    return Loader().load_service_model(service, "service-2")
+
 MAX_DEPTH = 64  # containers inside containers; far above any service shape, far below Python's stack
 NARROWING = ("min", "max", "pattern", "enum")  # shape keys a member reference may override
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 
-from ..shapes import validate
+from ..shapes import service_model, validate
 
 REQUEST_SHAPE = "CreateSolutionRequest"
 DEFAULT_SOLUTION_NAME = "hrnn-solution"
@@ -70,12 +70,9 @@ OVERLAY: dict[str, dict] = {
 AUTOML_LIFTS_REFUSALS_IN = "SolutionConfig"
 
 
-@functools.lru_cache(maxsize=1)
 def service_shapes() -> dict[str, dict]:
-    """botocore's ``personalize`` shapes, loaded once (about 0.15 s). Treat as read-only."""
-    from botocore.loaders import Loader  # imported here: only a request being parsed needs it
-
-    return Loader().load_service_model("personalize", "service-2")["shapes"]
+    """botocore's ``personalize`` shapes (:func:`tuning.shapes.service_model`). Treat as read-only."""
+    return service_model("personalize")["shapes"]
 
 
 @functools.lru_cache(maxsize=2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 
-from ..shapes import validate
+from ..shapes import service_model, validate
 
 # "Shape.member" -> narrowing applied to that member reference (see tuning.shapes); "why" is for the reader.
 _LOCATION = {
@@ -22,14 +22,6 @@ OVERLAY: dict[str, dict] = {
     "DataSource.dataLocation": _LOCATION,
     "S3DataConfig.path": _LOCATION,
 }
-
-
-@functools.lru_cache(maxsize=2)
-def service_model(service: str) -> dict:
-    """botocore's service-2 model for ``personalize`` or ``personalize-runtime`` (loaded once; read-only)."""
-    from botocore.loaders import Loader
-
-    return Loader().load_service_model(service, "service-2")
 
 
 def control_shapes() -> dict[str, dict]:
