@@ -7,8 +7,10 @@ user's previous event, so the gates are "a learnable function of the items and t
 dot product of the session state with the (tied) item embedding plus an item bias.
 
 Where the hierarchy lives: :meth:`HRNN.user_update` (what the user-level GRU reads and how it advances) and
-:meth:`HRNN.session_start_state` (the state a session starts from). Both recurrences below call only these
-two for the hierarchy, so changing what the user GRU reads or how a session is initialised is a change there.
+:meth:`HRNN.session_start_state` (the state a session starts from), which :meth:`HRNN.recur_masked` and
+scoring call. :mod:`hrnn.recurrence` writes the same two steps out again, forward and backward, for the
+CPU's one-node window; a change to what the user GRU reads or how a session is initialised is a change in
+both places (``tests/test_recurrence.py`` checks that they agree).
 
 The input projection of a whole ``bptt`` window is one matrix multiply; each step costs the recurrent
 multiply and a fused GRU cell (:mod:`hrnn.gru`). Two recurrences compute the same states:

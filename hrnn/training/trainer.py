@@ -2,7 +2,7 @@
 
 Each of ``batch_size`` slots walks its users' events in time order, one user after another (users are
 assigned to slots longest first, so the slots stay busy until the end of the epoch); the state of a slot is
-reset exactly where a session or a user starts (see :meth:`HRNN.step`). Every ``bptt`` steps the loss of the
+reset exactly where a session or a user starts (see :meth:`HRNN.recur_masked`). Every ``bptt`` steps the loss of the
 window is back-propagated, the optimiser steps and the carried states are detached, so gradients flow
 through at most ``bptt`` consecutive events.
 
