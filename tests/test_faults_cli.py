@@ -153,6 +153,15 @@ def test_errors_are_printed_as_the_aws_cli_prints_them_with_its_exit_codes(capsy
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag, value, words", [("--cpus-per-trial", "0", "--cpus-per-trial 0 is invalid"),
+                                                 ("--device", "", "--device '' is invalid")])
+def test_run_options_reach_their_check_as_given(capsys, version, flag, value, words):
+    """A value the command line was given is checked as it is, never replaced by the default."""
+    rc, out, err = run(capsys, "--workspace", version["ws"], "create-solution-version", "--solution-arn", SOLUTION,
+                       flag, value)
+    assert rc == 254 and out == "" and words in err, err
+
+
 def test_a_failed_version_still_prints_its_arn(capsys, version, tmp_path):
     few = tmp_path / "few.csv"
     few.write_text("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\nu1,i2,1700000060\n")

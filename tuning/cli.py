@@ -63,8 +63,8 @@ def _interactions(m: dict) -> str:
 def _run_options(m: dict, ctx: Context):
     from .run_options import RunOptions
 
-    return RunOptions(device=m.get("device") or "auto", quiet=ctx.quiet, gpus_per_trial=m.get("gpusPerTrial"),
-                      cpus_per_trial=m.get("cpusPerTrial") or 1, max_epochs=m.get("maxEpochs"),
+    return RunOptions(device=m["device"], quiet=ctx.quiet, gpus_per_trial=m.get("gpusPerTrial"),
+                      cpus_per_trial=m["cpusPerTrial"], max_epochs=m.get("maxEpochs"),
                       storage=m.get("storage")).check()
 
 
@@ -92,7 +92,7 @@ def _batch(m: dict, ctx: Context) -> dict:
 
     return operations.create_batch_inference_job(
         _workspace(ctx), m["solutionVersionArn"], _location(m["jobInput"]), _location(m["jobOutput"]),
-        m.get("numResults", 25), overwrite=bool(m.get("overwrite")), report=report)
+        m["numResults"], overwrite=bool(m.get("overwrite")), report=report)
 
 
 def _location(value) -> str:
@@ -215,7 +215,7 @@ def commands() -> list[Command]:
                 output_shape=(PERSONALIZE, "GetSolutionMetricsResponse")),
         Command("get-recommendations", "GetRecommendations",
                 lambda m, c: operations.get_recommendations(ws(c), m["solutionVersionArn"], m["userId"],
-                                                            m.get("numResults", 25)),
+                                                            m["numResults"]),
                 "recommendations for a user", (
                     Option("solutionVersionArn", "the solution version (the service's campaign)", required=True,
                            flags=("--solution-version-arn", "--campaign-arn"), aliases=("campaignArn",)),
