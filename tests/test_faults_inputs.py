@@ -240,6 +240,22 @@ def test_a_damaged_describe_json_is_reported_not_a_traceback(workspace, content)
     assert operations.list_solution_versions(workspace, ARN) == {"solutionVersions": []}  # left out of lists
 
 
+@pytest.mark.parametrize("content", ["{not json", "{}", '{"public": []}', "[1]"])
+def test_a_damaged_resource_record_is_reported_not_a_traceback(tmp_path, content):
+    from tuning.resources import arns
+    from tuning.resources.store import Store
+
+    store = Store(tmp_path)
+    store.create(arns.SCHEMA, "kept", {"name": "kept"}, {"name": "kept"})
+    path = store.file(arns.SCHEMA, "broken")
+    path.write_text(content)
+    with pytest.raises(ResourceNotFoundException, match="damaged"):
+        store.get(arns.SCHEMA, "broken")
+    assert [r.name for r in store.all(arns.SCHEMA)] == ["kept"]  # left out of lists
+    with pytest.raises(ResourceNotFoundException, match="does not exist"):
+        store.get(arns.SCHEMA, "absent")
+
+
 # ---- run options -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("options, words", [

@@ -15,7 +15,6 @@ per process, so a reader never sees half a record. Names reach here only after :
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from hrnn.atomic import atomic_write_json
 from hrnn.errors import ResourceAlreadyExistsException, ResourceNotFoundException
 
+from ..workspace import damaged, read_json
 from . import arns
 
 _LOCK = threading.RLock()
@@ -79,11 +79,14 @@ class Store:
             return record, True
 
     def get(self, kind: str, name: str) -> Record:
+        """The stored record, read as every workspace file is (:func:`tuning.workspace.read_json`): a damaged
+        one is ResourceNotFound naming the file, never a traceback."""
         path = self.file(kind, name)
-        try:
-            stored = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ResourceNotFoundException(f"{_TITLES[kind]} {arns.arn(kind, name)} does not exist.") from None
+        if not path.exists():
+            raise ResourceNotFoundException(f"{_TITLES[kind]} {arns.arn(kind, name)} does not exist.")
+        stored = read_json(path)
+        if not isinstance(stored.get("public"), dict) or not isinstance(stored.get("private", {}), dict):
+            raise damaged(path, "not a resource record")
         return Record(kind, name, stored["public"], stored.get("private", {}))
 
     def find(self, kind: str, arn: object, member: str | None = None) -> Record:
@@ -112,7 +115,7 @@ class Store:
             name = path.relative_to(base).with_suffix("").as_posix()
             try:
                 records.append(self.get(kind, name))
-            except (ResourceNotFoundException, json.JSONDecodeError, KeyError):
+            except ResourceNotFoundException:
                 continue  # removed meanwhile, or not a record
         return sorted(records, key=lambda r: (r.public.get("creationDateTime", 0), r.name))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import operations
-from ..workspace import (Workspace, delete_solution as remove_solution, parse_solution_arn, solution_arn,
-                         version_arn)
+from ..workspace import (Workspace, delete_solution as remove_solution, solution_arn,
+                         version_arn, version_summary)
 from . import arns
 from .contract import public
 from .datasets import interactions_file
@@ -33,8 +33,6 @@ STOPPING, STOPPED = "CREATE STOPPING", "CREATE STOPPED"
 UNFINISHED = (PENDING, IN_PROGRESS, STOPPING)
 KIND = "solution-version"
 _CLAIM = threading.Lock()
-_VERSION_SUMMARY = ("solutionVersionArn", "status", "trainingMode", "creationDateTime", "lastUpdatedDateTime",
-                    "failureReason")
 _SOLUTION_SUMMARY = ("name", "solutionArn", "status", "creationDateTime", "lastUpdatedDateTime", "recipeArn")
 
 
@@ -51,11 +49,7 @@ def create_solution(service, request: dict) -> dict:
 
 def describe_solution(service, request: dict) -> dict:
     solution = operations.describe_solution(service.workspace, request["solutionArn"])["solution"]
-    versions = service.workspace.versions(parse_solution_arn(request["solutionArn"]))
-    if versions:
-        latest = versions[-1].read_describe()
-        solution["latestSolutionVersion"] = {k: latest[k] for k in _VERSION_SUMMARY if k in latest}
-    return {"solution": public("Solution", solution)}
+    return {"solution": public("Solution", solution)}  # with latestSolutionVersion (Workspace.describe_solution)
 
 
 def list_solutions(service, request: dict) -> dict:
@@ -131,11 +125,7 @@ def list_solution_versions(service, request: dict) -> dict:
         names = [workspace.load_solution(request["solutionArn"])[0]]
     else:
         names = workspace.solution_names()
-    summaries = []
-    for name in names:
-        for version in workspace.versions(name):
-            described = version.read_describe()
-            summaries.append({k: described[k] for k in _VERSION_SUMMARY if k in described})
+    summaries = [version_summary(v.read_describe()) for name in names for v in workspace.versions(name)]
     summaries.sort(key=lambda s: s["creationDateTime"])
     return page(summaries, request, "solutionVersions")
 
