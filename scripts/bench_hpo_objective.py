@@ -68,7 +68,7 @@ def noise_cell(task: tuple) -> dict:
     old = service_split(data, 43, among=splits.train)  # the scheme before: a tenth of the users, whole
     for scheme, train, validation in (("users", data.take(old.train), old.holdout),
                                       ("newest", splits.training_data(data), splits.validation)):
-        model = fit(train, hp, device="cpu", quiet=True).model
+        model = fit(train, hp, device="cpu").model
         out[scheme] = {"validation": _score(model, train, data, validation), "users": int(len(validation.users)),
                        "test": _score(model, train, data, splits.test)}
     return out

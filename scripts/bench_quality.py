@@ -73,7 +73,7 @@ def _scorer(model: str, train, seed: int, overrides: dict):
     settings = dict(NEURAL[model])
     hierarchical = settings.pop("hierarchical")
     hp = HRNN_RECIPE.values(seed=seed, **settings, **overrides)
-    trained = fit(train, hp, hierarchical=hierarchical, device="cpu", quiet=True).model
+    trained = fit(train, hp, hierarchical=hierarchical, device="cpu").model
     return HRNNScorer(trained, torch.device("cpu"), item_mask=torch.as_tensor(train.item_counts() > 0),
                       session_timeout_seconds=60.0 * hp.session_timeout_minutes)
 

@@ -213,7 +213,7 @@ def _interrupted_version(ws: Workspace, interactions: Path, max_epochs: int | No
     request = parse_create_solution(REQUEST)
     version = ws.version("model-faults", "0badc0de")
     data = load_interactions(interactions)
-    fit(data.take(service_split(data, 42).train), request.hyperparameters, device="cpu", quiet=True, max_epochs=1,
+    fit(data.take(service_split(data, 42).train), request.hyperparameters, device="cpu", max_epochs=1,
         checkpoint_dir=version.checkpoint)
     version.write_job({"interactions": str(interactions.resolve()), "maxEpochs": max_epochs, "storage": None,
                        "pid": 1, "host": "gone"})

@@ -33,7 +33,7 @@ def _data(**kwargs):
 
 
 def _scorer(train, hp, hierarchical=True):
-    result = fit(train, hp, hierarchical=hierarchical, device="cpu", quiet=True)
+    result = fit(train, hp, hierarchical=hierarchical, device="cpu")
     return result, HRNNScorer(result.model, CPU, item_mask=torch.as_tensor(train.item_counts() > 0),
                               session_timeout_seconds=60.0 * hp.session_timeout_minutes)
 

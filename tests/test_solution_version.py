@@ -39,7 +39,7 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
 
     prepared = load_interactions(data, data_config(request))
     split = service_split(prepared, request.hyperparameters.seed)
-    fit(prepared.take(split.train), request.hyperparameters, device="cpu", quiet=True, max_epochs=1,
+    fit(prepared.take(split.train), request.hyperparameters, device="cpu", max_epochs=1,
         checkpoint_dir=version.checkpoint)
     describe = {**_describe_base(request, "lifecycle", version_arn("lifecycle", version_id)),
                 "status": "CREATE IN_PROGRESS", "creationDateTime": 1.0, "lastUpdatedDateTime": 1.0}

@@ -29,8 +29,7 @@ def splits(data):
 
 
 def _run(data, splits, hp=HP, **kwargs):
-    return fit(splits.training_data(data), hp, validation=Validation(data, splits.validation), device="cpu",
-               quiet=True, **kwargs)
+    return fit(splits.training_data(data), hp, validation=Validation(data, splits.validation), device="cpu", **kwargs)
 
 
 @pytest.mark.parametrize("loss", ["sampled", "full"])
@@ -104,7 +103,7 @@ def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
 
 def test_next_item_protocol_reports_both_tie_rules_and_beats_popularity(data):
     split = next_item_split(data, test_fraction=0.15)
-    model = fit(split.train, HP.replace(epochs=3), device="cpu", quiet=True).model
+    model = fit(split.train, HP.replace(epochs=3), device="cpu").model
     known = torch.as_tensor(split.train.item_counts() > 0)
     result = evaluate_next_item(HRNNScorer(model, torch.device("cpu"), item_mask=known), split)
     popular = evaluate_next_item(PopularityScorer(split.train.item_counts()), split)

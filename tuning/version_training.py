@@ -80,7 +80,7 @@ def _train(request: SolutionRequest, data, version: VersionFiles, options: RunOp
     total = hp.epochs if options.max_epochs is None else min(hp.epochs, options.max_epochs)
     progress = EpochProgress(total, quiet=options.quiet)
     started, started_at = time.perf_counter(), time.time()
-    fitted = fit(train, hp, device=options.device, quiet=True, max_epochs=options.max_epochs,
+    fitted = fit(train, hp, device=options.device, max_epochs=options.max_epochs,
                  checkpoint_dir=version.checkpoint, on_epoch=progress.epoch)
     progress.close()
     seconds = time.perf_counter() - started

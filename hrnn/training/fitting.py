@@ -1,12 +1,12 @@
 """Training a model from the recipe's typed hyperparameters, with per-epoch validation, checkpoints and resume.
 
 This is the one training path: a single model (``performHPO: false``), every HPO trial and the tests all
-call :func:`fit`.
+call :func:`fit`. It prints nothing: progress is the caller's, through ``on_epoch`` (the service's is
+:class:`tuning.progress.EpochProgress` and the HPO trial's report to Tune).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,7 +20,6 @@ from ..hyperparameters import HyperParameterValues
 from ..model import ModelConfig
 from .config import TrainConfig
 from .layout import EventTensors
-from .progress import EpochBar, print_progress
 from .trainer import EpochStats, Trainer
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -45,8 +44,7 @@ class FitResult:
 
 def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, validation: Validation | None = None,
         checkpoint_dir: str | Path | None = None, hierarchical: bool = True, device: str = "auto",
-        on_epoch: Callable[[dict, Trainer], None] | None = None, quiet: bool = False,
-        max_epochs: int | None = None) -> FitResult:
+        on_epoch: Callable[[dict, Trainer], None] | None = None, max_epochs: int | None = None) -> FitResult:
     """Train on ``train``; after each epoch score ``validation`` (service metrics), checkpoint, and call
     ``on_epoch(record, trainer)``. A run with a checkpoint in ``checkpoint_dir`` resumes after its last epoch."""
     hp = hyperparameters
@@ -55,19 +53,13 @@ def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, valida
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None and checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
-        if not quiet:
-            sys.stderr.write(f"resuming from {checkpoint} after epoch {trainer.epoch}\n")
     result = FitResult(trainer=trainer, epochs=list(trainer.history))
     item_mask = torch.as_tensor(train.item_counts() > 0)
     total = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     tensors = EventTensors.build(train, config, trainer.device)  # once: the per-event inputs on the device
     result.recency = tensors.recency.to_dict()
-    if not quiet and config.recency_mask:
-        sys.stderr.write(f"recency_mask: drift {result.recency['drift']} -> weighting strength "
-                         f"{result.recency['strength']}\n")
     while trainer.epoch < total:
-        bar = None if quiet else EpochBar(trainer.epoch + 1, total)
-        stats: EpochStats = trainer.train_epoch(train, tensors, progress=bar)
+        stats: EpochStats = trainer.train_epoch(train, tensors)
         record = {"epoch": stats.epoch, "loss": stats.loss, "events_per_second": stats.events_per_second,
                   "seconds": stats.seconds}
         if validation is not None:
@@ -78,11 +70,6 @@ def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, valida
         result.epochs.append(record)
         if checkpoint is not None:
             trainer.save_checkpoint(checkpoint)
-        if not quiet:
-            extra = ""
-            if "metrics" in record:
-                extra = f"precision_at_25 {record['metrics']['precision_at_25']:.4f}"
-            print_progress(stats, total, extra)
         if on_epoch is not None:
             on_epoch(record, trainer)
     return result

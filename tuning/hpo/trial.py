@@ -143,7 +143,7 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
             }, epoch)
 
         outcome = fit(splits.training_data(data), base.replace(**params), validation=Validation(data, splits.validation),
-                      checkpoint_dir=workdir, on_epoch=on_epoch, quiet=True, device=device, max_epochs=max_epochs)
+                      checkpoint_dir=workdir, on_epoch=on_epoch, device=device, max_epochs=max_epochs)
         if outcome.trainer.epoch == restored_from and last_result is not None:
             # Restored from a checkpoint that was already the last epoch (the driver died between the last
             # report and the trial's end): report that result again so the trial ends with it.
