@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 
@@ -15,11 +14,9 @@ from hrnn.errors import ServiceError
 from hrnn.hyperparameters import HyperParameterValues
 from hrnn.recipe import ALGORITHM
 
-from hrnn.training import CHECKPOINT_NAME
-
 from ..request import OFFLINE_METRICS, SolutionRequest
 from .state import ExperimentState, TrialState
-from .trial import TRIAL_STATE_NAME
+from .trial import copy_checkpoint
 
 BEST_CHECKPOINT_DIRNAME = "best_checkpoint"
 
@@ -95,23 +92,12 @@ def collect_results(state: ExperimentState, request: SolutionRequest, base: Hype
     if best_checkpoint_dir is None:
         best_checkpoint_dir = (os.path.join(experiment_path, BEST_CHECKPOINT_DIRNAME) if is_local
                                else tempfile.mkdtemp(prefix="hrnn-best-"))
-    _copy_checkpoint(experiment, trial.checkpoint, best_checkpoint_dir)
+    copy_checkpoint(experiment, trial.checkpoint, best_checkpoint_dir)
     for t in state.trials:
         if t.status == "TERMINATED" and t.checkpoint:
             prune_older_checkpoints(experiment, t.checkpoint)
     return HPOResult(best=best, best_hyperparameters=base.replace(**trial.params), best_checkpoint=best_checkpoint_dir,
                      trials=records, experiment_path=experiment_path)
-
-
-def _copy_checkpoint(experiment: tuple[str, object], relative: str, target: str) -> None:
-    from .fingerprint import filesystem
-
-    fs, root = filesystem(*experiment)
-    shutil.rmtree(target, ignore_errors=True)
-    os.makedirs(target)
-    for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
-        with fs.open_input_stream(f"{root}/{relative}/{name}") as src, open(os.path.join(target, name), "wb") as out:
-            shutil.copyfileobj(src, out)
 
 
 def prune_older_checkpoints(experiment: tuple[str, object], keep: str) -> None:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from hrnn.errors import InvalidInputException
 
 from ..request import HPOConfig
+from ..files import strict_json
 from .fingerprint import filesystem
 
 STATE_NAME = "hrnn_hpo_state.json"
@@ -126,7 +127,7 @@ def parse_state(text: str, hpo: HPOConfig, path: str) -> ExperimentState:
     """The state file's text, checked: trials in order, parameters inside the request's ranges, checkpoint
     paths of the shape this program writes (never outside the experiment directory)."""
     try:
-        raw = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+        raw = strict_json(text)
     except (ValueError, RecursionError) as exc:
         raise _damaged(path, f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("fingerprint"), str):

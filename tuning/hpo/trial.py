@@ -65,14 +65,22 @@ def _restore(workdir: str, resume_from: str | None, experiment: tuple[str, objec
 
 
 def _fetch(relative: str, experiment: tuple[str, object], workdir: str) -> tuple[float, int, dict | None]:
+    with tempfile.TemporaryDirectory(prefix="hrnn-resume-") as d:
+        copy_checkpoint(experiment, relative, d)
+        return _take(d, workdir)
+
+
+def copy_checkpoint(experiment: tuple[str, object], relative: str, target: str) -> None:
+    """A trial checkpoint of the experiment (local or a storage URI) into the local directory ``target``,
+    which is emptied first."""
     from .fingerprint import filesystem
 
     fs, root = filesystem(*experiment)
-    with tempfile.TemporaryDirectory(prefix="hrnn-resume-") as d:
-        for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
-            with fs.open_input_stream(f"{root}/{relative}/{name}") as src, open(os.path.join(d, name), "wb") as out:
-                shutil.copyfileobj(src, out)
-        return _take(d, workdir)
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(target)
+    for name in (CHECKPOINT_NAME, TRIAL_STATE_NAME):
+        with fs.open_input_stream(f"{root}/{relative}/{name}") as src, open(os.path.join(target, name), "wb") as out:
+            shutil.copyfileobj(src, out)
 
 
 def _take(source: str, workdir: str) -> tuple[float, int, dict | None]:
