@@ -62,11 +62,14 @@ class DeferredGrad:
                 p.grad.add_(d)
 
 
-def _elementwise_forward(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor):
+def elementwise_forward(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, rz: torch.Tensor | None = None,
+                        n: torch.Tensor | None = None, out: torch.Tensor | None = None):
+    """A GRU step after its two multiplies: the new state, the reset and update gates ``rz`` and the
+    candidate ``n``, into the given buffers when there are any (:mod:`hrnn.recurrence` keeps a window's)."""
     hidden = h.shape[1]
-    rz = torch.add(gi[:, :2 * hidden], gh[:, :2 * hidden]).sigmoid_()
-    n = torch.addcmul(gi[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:]).tanh_()
-    return torch.lerp(n, h, rz[:, hidden:]), rz, n
+    rz = torch.add(gi[:, :2 * hidden], gh[:, :2 * hidden], out=rz).sigmoid_()
+    n = torch.addcmul(gi[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n).tanh_()
+    return torch.lerp(n, h, rz[:, hidden:], out=out), rz, n
 
 
 def _elementwise_backward(grad: torch.Tensor, h: torch.Tensor, rz: torch.Tensor, n: torch.Tensor,
@@ -99,7 +102,7 @@ class _GRUCell(torch.autograd.Function):
             out, workspace = _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())
             ctx.save_for_backward(h, weight, workspace)
         else:
-            out, rz, n = _elementwise_forward(gi, gh, h)
+            out, rz, n = elementwise_forward(gi, gh, h)
             ctx.save_for_backward(h, weight, rz, n, gh[:, 2 * h.shape[1]:])
         ctx.fused, ctx.deferred = fused, deferred
         return out
@@ -149,5 +152,5 @@ def gru_cell(gi: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, bias: torc
         gh = torch.addmm(_as(bias, h.dtype), h, _as(weight, h.dtype).t())
         if _fused(h):
             return _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())[0]
-        return _elementwise_forward(gi, gh, h)[0]
+        return elementwise_forward(gi, gh, h)[0]
     return _GRUCell.apply(gi, h, weight, bias, deferred)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .gru import _as, elementwise_forward
+
 _aten = torch.ops.aten
 
 
@@ -68,12 +70,8 @@ def _rows_by_step(mask: np.ndarray, device) -> tuple[torch.Tensor, np.ndarray]:
 def _gru_forward(gi, h, w_t, b, gh, rz, n, out) -> None:
     """One GRU step into preallocated buffers: ``gh`` the recurrent gates, ``rz`` the reset and update
     gates, ``n`` the candidate state, ``out`` the new state."""
-    hidden = h.shape[1]
     torch.addmm(b, h, w_t, out=gh)
-    torch.add(gi[:, :2 * hidden], gh[:, :2 * hidden], out=rz).sigmoid_()
-    torch.addcmul(gi[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n)
-    n.tanh_()
-    torch.lerp(n, h, rz[:, hidden:], out=out)
+    elementwise_forward(gi, gh, h, rz, n, out)
 
 
 def _gru_coefficients(h, gh, rz, n) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +181,7 @@ def _weight_grads(gate_grad: torch.Tensor, inputs: torch.Tensor):
 
 
 def _cast(weights, dtype):
-    return [p if p.dtype == dtype else p.to(dtype) for p in weights]
+    return [_as(p, dtype) for p in weights]
 
 
 class _WindowRecurrence(torch.autograd.Function):
