@@ -110,18 +110,23 @@ class HRNNScorer(Scorer):
             finals_u[_index(seqs[:h_u.shape[0]], dev)] = h_u
         return finals, collected, finals_u
 
+    def user_states(self, data):
+        """Each sequence's session state after its whole history, and the state its next session would
+        start from (what a model directory stores per user)."""
+        h_s, _, h_u = self._run(data, None)
+        with torch.no_grad():
+            return h_s, self.model.next_session_state(h_s, h_u)
+
     def final_states(self, data, query_times=None):
         """A query within the session timeout continues the user's last session; a later one (a returning
         user) is scored from the state the user's next session starts from."""
-        h_s, _, h_u = self._run(data, None)
         if query_times is None or data.n_sequences == 0:
-            return h_s
+            return self._run(data, None)[0]
         if self.session_timeout_seconds is None:
             raise ValueError("HRNNScorer needs session_timeout_seconds to score queries at given times")
+        h_s, start = self.user_states(data)
         last = data.times[data.user_offsets[1:] - 1]
         new_session = torch.as_tensor(np.asarray(query_times) - last > self.session_timeout_seconds).to(self.device)
-        with torch.no_grad():
-            start = self.model.next_session_state(h_s, h_u)
         return torch.where(new_session.unsqueeze(1), start, h_s)
 
     def event_states(self, data, collect):
