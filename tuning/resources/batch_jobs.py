@@ -7,23 +7,18 @@ CreateBatchInferenceJob records the job (``CREATE PENDING``) and hands it to the
 
 from __future__ import annotations
 
-import os
-import shutil
-import traceback
 
 from hrnn.artifact import DEFAULT_RESULTS, check_num_results
-from hrnn.errors import InvalidInputException, ServiceError
+from hrnn.errors import InvalidInputException
 
 from .. import operations
 from . import arns
-from .jobs import Job, fail_unfinished
+from .jobs import PENDING, recorded_job, resume_recorded, run_recorded
 from .locations import Location, copy_in, copy_out, parse_location
 from .paging import page
-from .store import Record
 
-PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
-FINAL = (ACTIVE, FAILED)
 MODE = "BATCH_INFERENCE"
+WHAT = "batch inference"
 _SUMMARY = ("batchInferenceJobArn", "jobName", "status", "creationDateTime", "lastUpdatedDateTime", "failureReason",
             "solutionVersionArn", "batchInferenceJobMode")
 
@@ -53,7 +48,7 @@ def create_batch_inference_job(service, request: dict) -> dict:
                                            source=[source.scheme, source.path, source.given],
                                            target=[target.scheme, target.path, target.given])
     if created:
-        service.jobs.submit(_job(service, record))
+        service.jobs.submit(recorded_job(service, arns.BATCH_JOB, record.name, WHAT))
     return {"batchInferenceJobArn": record.arn}
 
 
@@ -69,16 +64,8 @@ def list_batch_inference_jobs(service, request: dict) -> dict:
                 "batchInferenceJobs")
 
 
-def _job(service, record: Record, pid: int | None = None) -> Job:
-    finish = fail_unfinished(service.store, arns.BATCH_JOB, record.name, FINAL, FAILED, "batch inference")
-    return Job(arns.BATCH_JOB, record.name, finish, pid=pid)
-
-
 def resume(service) -> None:
-    """After a restart: adopt a job whose process still runs; run again one whose process is gone."""
-    for record in service.store.all(arns.BATCH_JOB):
-        if record.public["status"] not in FINAL:
-            service.jobs.submit(_job(service, record, record.private.get("pid")))
+    resume_recorded(service, arns.BATCH_JOB, WHAT)
 
 
 # ---- the job (runs in its own process) -----------------------------------------------------------------
@@ -86,12 +73,7 @@ def resume(service) -> None:
 def run_batch_job(service, name: str) -> None:
     from ..batch import run_batch
 
-    store = service.store
-    record = store.update(store.get(arns.BATCH_JOB, name), {"status": IN_PROGRESS}, {"pid": os.getpid()},
-                          drop=("failureReason",))
-    staging = store.staging(arns.BATCH_JOB, name)
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    def work(record, staging) -> None:
         model = operations.load_model(service.workspace, record.public["solutionVersionArn"])
         target = Location(*record.private["target"])
         for source in copy_in(Location(*record.private["source"]), staging / "input"):
@@ -100,12 +82,5 @@ def run_batch_job(service, name: str) -> None:
             summary = run_batch(model, source, output, record.public["numResults"])
             print(f"{source.name}: {summary['records']} records, {summary['errors']} errors -> "
                   f"{copy_out(output, target)}", flush=True)
-        store.update(record, {"status": ACTIVE})
-    except ServiceError as exc:
-        store.update(record, {"status": FAILED, "failureReason": exc.message})
-    except Exception as exc:
-        traceback.print_exc()
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        store.update(record, {"status": FAILED, "failureReason": f"Internal error: {detail}"})
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    run_recorded(service.store, arns.BATCH_JOB, name, work)

@@ -10,21 +10,18 @@ after they are written, so a solution version training on one is not disturbed b
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import traceback
 
-from hrnn.errors import ResourceInUseException, ServiceError
+from hrnn.errors import ResourceInUseException
 
 from . import arns
-from .jobs import Job, fail_unfinished
+from .jobs import FINAL, PENDING, recorded_job, resume_recorded, run_recorded
 from .locations import Location, copy_in, parse_location
 from .paging import page
 from .store import Record, Store
 
-PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
-FINAL = (ACTIVE, FAILED)
+WHAT = "import"
 _SUMMARY = ("datasetImportJobArn", "jobName", "status", "creationDateTime", "lastUpdatedDateTime",
             "failureReason", "importMode")
 
@@ -47,7 +44,7 @@ def create_dataset_import_job(service, request: dict) -> dict:
     record, created = service.store.create(arns.IMPORT_JOB, name, public, request,
                                            source=[location.scheme, location.path, location.given])
     if created:
-        service.jobs.submit(_job(service, record))
+        service.jobs.submit(recorded_job(service, arns.IMPORT_JOB, record.name, WHAT))
     return {"datasetImportJobArn": record.arn}
 
 
@@ -69,23 +66,14 @@ def list_dataset_import_jobs(service, request: dict) -> dict:
 
 def run_import_job(service, name: str) -> None:
     store = service.store
-    record = store.get(arns.IMPORT_JOB, name)
-    record = store.update(record, {"status": IN_PROGRESS}, {"pid": os.getpid()}, drop=("failureReason",))
-    staging = store.staging(arns.IMPORT_JOB, name)
-    try:
+
+    def work(record, staging) -> None:
         dataset = store.find(arns.DATASET, record.public["datasetArn"])
         copies = copy_in(Location(*record.private["source"]), staging)
         data = _write_data(store, dataset, name, copies, record.public["importMode"])
         store.update(dataset, private={"data": data})
-        store.update(record, {"status": ACTIVE})
-    except ServiceError as exc:
-        store.update(record, {"status": FAILED, "failureReason": exc.message})
-    except Exception as exc:  # an unexpected failure still leaves a described, failed job
-        traceback.print_exc()
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        store.update(record, {"status": FAILED, "failureReason": f"Internal error: {detail}"})
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    run_recorded(store, arns.IMPORT_JOB, name, work)
 
 
 def _write_data(store: Store, dataset: Record, job: str, copies: list, mode: str) -> str:
@@ -115,14 +103,6 @@ def _write_data(store: Store, dataset: Record, job: str, copies: list, mode: str
     return str(path)
 
 
-def _job(service, record: Record, pid: int | None = None) -> Job:
-    finish = fail_unfinished(service.store, arns.IMPORT_JOB, record.name, FINAL, FAILED, "import")
-    return Job(arns.IMPORT_JOB, record.name, finish, pid=pid)
-
-
 def resume(service) -> None:
-    """After a restart: adopt a job whose process still runs; run again one whose process is gone (a copy
-    is idempotent)."""
-    for record in service.store.all(arns.IMPORT_JOB):
-        if record.public["status"] not in FINAL:
-            service.jobs.submit(_job(service, record, record.private.get("pid")))
+    """Adopt or run again the unfinished imports (a copy is idempotent)."""
+    resume_recorded(service, arns.IMPORT_JOB, WHAT)

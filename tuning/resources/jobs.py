@@ -14,16 +14,18 @@ to its process group if it has not ended after :attr:`JobRunner.stop_grace` seco
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hrnn.errors import LimitExceededException
+from hrnn.errors import LimitExceededException, ServiceError
 
 DEFAULT_LIMITS = {"solution-version": 2, "dataset-import-job": 2, "batch-inference-job": 2}
 MAX_WAITING = 64
@@ -191,13 +193,49 @@ class JobRunner:
             pass
 
 
-def fail_unfinished(store, kind: str, name: str, final: tuple[str, ...], failed: str, what: str) -> Callable:
-    """A ``finish`` for jobs that write their own statuses: a job that ended without one has failed."""
+# ---- jobs that keep their status in a store record (dataset imports, batch inference) ---------------------
+
+PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
+FINAL = (ACTIVE, FAILED)
+
+
+def recorded_job(service, kind: str, name: str, what: str, pid: int | None = None) -> Job:
+    """The runner's job for a record; a child that ended without writing a final status has failed."""
+    store = service.store
+
     def finish(code: int | None, stopped: bool) -> None:
         record = store.get(kind, name)
-        if record.public["status"] not in final:
+        if record.public["status"] not in FINAL:
             how = f"exit code {code}" if code is not None else "its process is gone"
-            store.update(record, {"status": failed, "failureReason":
+            store.update(record, {"status": FAILED, "failureReason":
                                   f"The {what} process ended before the job finished ({how}); "
                                   f"see {store.log(kind, name)}."})
-    return finish
+    return Job(kind, name, finish, pid=pid)
+
+
+def resume_recorded(service, kind: str, what: str) -> None:
+    """After a restart: adopt a job whose process still runs; run again one whose process is gone."""
+    for record in service.store.all(kind):
+        if record.public["status"] not in FINAL:
+            service.jobs.submit(recorded_job(service, kind, record.name, what, record.private.get("pid")))
+
+
+def run_recorded(store, kind: str, name: str, work: Callable) -> None:
+    """A recorded job's process: ``CREATE IN_PROGRESS`` with its pid, ``work(record, staging)``, then
+    ``ACTIVE``, or ``CREATE FAILED`` with the service error's message (any other error: "Internal error",
+    its traceback on stderr, the job's log). The staging folder is emptied before and removed after."""
+    record = store.update(store.get(kind, name), {"status": IN_PROGRESS}, {"pid": os.getpid()},
+                          drop=("failureReason",))
+    staging = store.staging(kind, name)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        work(record, staging)
+        store.update(record, {"status": ACTIVE})
+    except ServiceError as exc:
+        store.update(record, {"status": FAILED, "failureReason": exc.message})
+    except Exception as exc:  # an unexpected failure still leaves a described, failed job
+        traceback.print_exc()
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        store.update(record, {"status": FAILED, "failureReason": f"Internal error: {detail}"})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
