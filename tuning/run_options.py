@@ -5,15 +5,12 @@ trains nothing and says ACTIVE."""
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from hrnn.errors import InvalidInputException
 
 _DEVICE = re.compile(r"auto|cpu|cuda(?::(\d{1,4}))?")
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 @dataclass
@@ -42,6 +39,10 @@ class RunOptions:
             storage_path(self.storage)
         return self
 
+    def to_dict(self) -> dict:
+        return {"device": self.device, "quiet": self.quiet, "gpus_per_trial": self.gpus_per_trial,
+                "cpus_per_trial": self.cpus_per_trial, "max_epochs": self.max_epochs, "storage": self.storage}
+
     def identity(self) -> dict:
         """What a resumed run must share with the run it resumes (what the results depend on)."""
         return {"maxEpochs": self.max_epochs, "storage": self.storage}
@@ -61,22 +62,3 @@ def check_device(device: object) -> None:
             have = "no CUDA device" if count == 0 else f"{count} CUDA device(s) (cuda:0 to cuda:{count - 1})"
             raise InvalidInputException(f"--device {device!r} is not available: this machine has {have}. "
                                         "Use --device cpu or auto.")
-
-
-def local_input_path(source: str | os.PathLike, option: str, resolve: bool = True) -> str:
-    """A local file named by a path or a ``file://`` URI, resolved (symlinks followed; with ``resolve=False``
-    only made absolute, so an output named by a symlink is seen as one). Another URI scheme (``s3://``) is
-    refused clearly: it would otherwise be read as a local directory named ``s3:``."""
-    text = str(source)
-    if _URI.match(text) and not text.startswith("file://"):
-        raise InvalidInputException(
-            f"{option} {text!r}: only local files (a path or file://) are supported; copy the object to a local "
-            "or shared filesystem first.")
-    path = text[len("file://"):] if text.startswith("file://") else text
-    if not path:
-        raise InvalidInputException(f"{option} {text!r} names no file.")
-    try:
-        path = Path(path).expanduser()
-        return os.path.realpath(path, strict=False) if resolve else os.path.abspath(path)
-    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name with a NUL byte
-        raise InvalidInputException(f"{option} {text!r} cannot be resolved: {exc}.") from None

@@ -1,16 +1,22 @@
-"""CreateSolutionVersion's lifecycle: claim a version, train or tune it (:mod:`.version_training`), and say
-what happened in ``describe.json`` whatever happens.
+"""A solution version's lifecycle, the same for every front end: claim a version, train or tune it
+(:mod:`.version_training`), and say what happened in its record whatever happens.
 
-Statuses: ``CREATE PENDING`` -> ``CREATE IN_PROGRESS`` -> ``ACTIVE``, or ``CREATE FAILED`` with a
-``failureReason``, or ``CREATE STOPPED`` when SIGINT or SIGTERM stopped it (:mod:`.interrupts`; the reason
-says so). Every file is written atomically, so a reader never sees a half-written one.
+Statuses (:mod:`.lifecycle`): ``CREATE PENDING`` -> ``CREATE IN_PROGRESS`` -> ``ACTIVE``, or ``CREATE FAILED``
+with a ``failureReason``, or ``CREATE STOPPED`` when SIGINT or SIGTERM stopped it (:mod:`.interrupts`).
 
-One version of a solution trains at a time (:mod:`.locks`). The solution's latest version is **resumed**
-(same version, same checkpoints) when it is unfinished (``CREATE STOPPED``, or left ``CREATE PENDING`` /
-``IN_PROGRESS`` / ``STOPPING`` by a process that died) and the command is the same: same interactions file,
-same ``--max-epochs`` and ``--storage`` (``job.json`` records them). A different command does not touch an
-unfinished version: one that died is refused (so its resumable state survives a careless rerun), one that
-was stopped on purpose stays stopped and a new version starts.
+The claim protocol:
+
+* **Claiming** a version (:func:`claim_version`) happens under the store's record lock, so two front ends
+  never both create one: a solution whose latest version is unfinished, or whose lock is held (a version
+  trains), gets no second one (ResourceInUseException), with one exception below.
+* **Training** a version (:func:`train_version`) happens only while holding the solution's lock
+  (:mod:`.locks`, taken by the job runner), and trains exactly that version: a version already final is
+  never trained again, and no other version is created on the way.
+* **Resuming.** Where the context says so (the command line), the latest version is resumed (same version,
+  same checkpoints) when it is unfinished (or ``CREATE STOPPED``), its lock is free (its process died or
+  stopped) and it was started the same way: same data, ``--max-epochs`` and ``--storage``, by the same kind of
+  front end. A version the endpoint queued is never taken over by the command line; after a restart the
+  endpoint runs its own again.
 """
 
 from __future__ import annotations
@@ -24,163 +30,133 @@ import sys
 import time
 import traceback
 
-from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceError
+from hrnn.errors import ResourceInUseException, ServiceError
 
-from . import interrupts
-from .locks import SolutionLock
-from .request import SolutionRequest, parse_create_solution
-from .run_options import RunOptions, local_input_path
-from .version_training import train_or_tune
-from .workspace import VersionFiles, Workspace, solution_arn, storage_error, version_arn
+from . import arns, interrupts
+from .lifecycle import ACTIVE, FAILED, IN_PROGRESS, PENDING, STOPPED, STOPPING, UNFINISHED
+from .locks import is_held
+from .request import parse_create_solution
+from .store import Record, storage_error
 
-PENDING, IN_PROGRESS, ACTIVE, FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE", "CREATE FAILED"
-STOPPING, STOPPED = "CREATE STOPPING", "CREATE STOPPED"
-UNFINISHED = (PENDING, IN_PROGRESS, STOPPING, STOPPED)
+_DESCRIBED = ("recipeArn", "performHPO", "performAutoML", "solutionConfig", "datasetGroupArn", "eventType")
+RESUMABLE = UNFINISHED + (STOPPED,)
 
 
-def create_solution_version(workspace: Workspace, solution_arn_: str, interactions: str | os.PathLike,
-                            options: RunOptions = RunOptions()) -> str:
-    """Run a whole solution version synchronously and return its ARN.
+def lock_path(ctx, solution: str):
+    """The lock held while a version of ``solution`` trains."""
+    return ctx.store.lock_file(arns.SOLUTION, solution)
 
-    A failure or a stop after the version exists raises with ``solution_version_arn`` set on the exception,
-    so a caller can still name the version (``describe-solution-version`` then says what happened).
-    """
-    options.check()
-    name, raw_request = workspace.load_solution(solution_arn_)
-    request = parse_create_solution(raw_request)
-    interactions = local_input_path(interactions, "--interactions")
-    if not os.path.isfile(interactions):  # refused before a version exists (a missing file is not a version)
-        what = "does not exist" if not os.path.lexists(interactions) else "is not a regular file"
-        raise InvalidInputException(f"Interactions file {interactions!r} {what}.")
-    job = {"interactions": interactions, **options.identity()}
-    workspace.ensure()
-    lock = SolutionLock(workspace.lock_file(name), solution_arn(name))
+
+def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
+    """The version to work on: the resumable one of this command, or a new ``CREATE PENDING`` one."""
+    store = ctx.store
+    with store.updating():
+        versions = store.all(arns.SOLUTION_VERSION, under=solution.name)
+        latest = versions[-1] if versions else None
+        if is_held(lock_path(ctx, solution.name)):
+            raise ResourceInUseException(
+                f"Solution {solution.arn} has a solution version in progress"
+                f"{f' ({latest.arn})' if latest else ''}; wait for it to finish or stop it before creating another.")
+        if latest is not None and latest.status in RESUMABLE:
+            previous = latest.private.get("job", {})
+            if ctx.resume_same_command and {k: previous.get(k) for k in job} == job:
+                if latest.status == STOPPED:  # to be trained again: no longer final
+                    latest = store.update(latest, {"status": PENDING}, drop=("failureReason",))
+                return latest, True
+            if latest.status in UNFINISHED:
+                raise ResourceInUseException(_unfinished_message(latest, previous, job))
+        version_id = secrets.token_hex(4)
+        name = f"{solution.name}/{version_id}"
+        public = {"name": f"{solution.name}-{version_id}", "solutionVersionArn": store.arn(arns.SOLUTION_VERSION, name),
+                  "solutionArn": solution.arn, **{k: solution.public[k] for k in _DESCRIBED if k in solution.public},
+                  "trainingMode": "FULL", "status": PENDING}
+        record, _ = store.create(arns.SOLUTION_VERSION, name, public, job=job)
+        return record, False
+
+
+def _unfinished_message(version: Record, previous: dict, job: dict) -> str:
+    if previous.get("origin") != job.get("origin"):
+        return (f"Solution version {version.arn} is {version.status}, created through the "
+                f"{'endpoint (hrnn serve)' if previous.get('origin') == 'endpoint' else 'hrnn command'}; it is "
+                "left to that front end. Wait for it, or stop it with stop-solution-version-creation.")
+    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job[k]!r})" for k in job if previous.get(k) != job[k])
+    return (f"Solution version {version.arn} is unfinished ({version.status}, its process has ended) and was "
+            f"started with {differences or 'other options'}. Run create-solution-version with the same options to "
+            "resume it; nothing was changed. To give it up, delete the solution or remove the version's folder.")
+
+
+def train_version(ctx, name: str) -> None:
+    """Train or tune the version ``<solution>/<id>`` (its solution's lock is held). A failure or a stop
+    raises with ``solution_version_arn`` set on the exception, after the record says what happened."""
+    from .version_training import train_or_tune
+
+    store = ctx.store
+    record = store.get(arns.SOLUTION_VERSION, name)
+    if record.status == STOPPING:  # a stop was asked for while its process was gone
+        store.update(record, {"status": STOPPED})
+        return
+    files = ctx.workspace.version_files(name)
+    job = record.private.get("job", {})
     try:
-        lock.acquire()
-    except OSError as exc:
-        raise storage_error(exc, f"lock solution {name!r}") from None
-    try:
-        version, resumed = _claim_version(workspace, name, job)
-        arn = version_arn(name, version.id)
-        lock.record(arn)
-        return _run(version, arn, request, raw_request, name, interactions, job, options, resumed)
-    finally:
-        lock.release()
-
-
-def _run(version: VersionFiles, arn: str, request: SolutionRequest, raw_request: dict, name: str,
-         interactions: str, job: dict, options: RunOptions, resumed: bool) -> str:
-    status = _StatusFile(version, _describe_base(request, name, arn))
-    try:
-        version.write_job({**job, "pid": os.getpid(), "host": socket.gethostname()})  # before any status
-        if not resumed:
-            status.write(PENDING)
-        status.write(IN_PROGRESS)
-        outcome = train_or_tune(request, interactions, version, arn, options)
-        status.write(ACTIVE, trainingHours=round(outcome["seconds"] / 3600.0, 6), tunedHPOParams=outcome.get("tuned"))
+        request = parse_create_solution(store.get(arns.SOLUTION, files.solution).private["request"])
+        record = store.update(record, {"status": IN_PROGRESS}, {"job": {**job, "pid": os.getpid(),
+                                                                         "host": socket.gethostname()}},
+                              drop=("failureReason",))
+        outcome = train_or_tune(request, job["interactions"], files, record.arn, ctx.run_options)
+        store.update(record, {"status": ACTIVE, "trainingHours": round(outcome["seconds"] / 3600.0, 6),
+                              **({"tunedHPOParams": outcome["tuned"]} if outcome.get("tuned") else {})})
     except KeyboardInterrupt as exc:  # interrupts.Stopped (SIGINT, SIGTERM) or a plain Ctrl-C
         stop = exc if isinstance(exc, interrupts.Stopped) else interrupts.Stopped(2)
-        _best_effort(status, STOPPED, f"Stopped by {stop.name}; run the same create-solution-version command "
-                                      "to resume it from its checkpoints.")
-        stop.solution_version_arn = arn
+        _final(store, record, STOPPED, f"Stopped by {stop.name}; run the same create-solution-version command "
+                                       "to resume it from its checkpoints.")
+        stop.solution_version_arn = record.arn
         raise stop from None
     except ServiceError as exc:
-        _best_effort(status, FAILED, exc.message)
-        exc.solution_version_arn = arn
+        _final(store, record, FAILED, exc.message)
+        exc.solution_version_arn = record.arn
         raise
     except OSError as exc:  # the workspace's disk: full, read-only, removed
-        error = storage_error(exc, f"write solution version {arn}")
+        error = storage_error(exc, f"write solution version {record.arn}")
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            shutil.rmtree(version.checkpoint, ignore_errors=True)  # room for the status; a failed version is final
-        _best_effort(status, FAILED, error.message)
-        error.solution_version_arn = arn
+            shutil.rmtree(files.checkpoint, ignore_errors=True)  # room for the status; a failed version is final
+        _final(store, record, FAILED, error.message)
+        error.solution_version_arn = record.arn
         raise error from None
     except Exception as exc:  # an unexpected failure still leaves a described, failed version
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        _best_effort(status, FAILED, f"Internal error: {detail}"[:2000])
-        exc.solution_version_arn = arn
+        _final(store, record, FAILED, f"Internal error: {detail}"[:2000])
+        exc.solution_version_arn = record.arn
         raise
-    try:
-        from .report import write_report
-
-        write_report(version)
-    except Exception as exc:  # noqa: BLE001 - a report problem must not fail an ACTIVE version
-        sys.stderr.write(f"warning: the HTML report of {arn} could not be written: {exc}\n")
-    return arn
+    _write_report(files, record.arn)
 
 
-def _best_effort(status: "_StatusFile", value: str, reason: str) -> None:
+def _final(store, record: Record, status: str, reason: str) -> None:
     """Write a final status; if even that fails (a full disk), the version is left as it was."""
     try:
-        status.write(value, failureReason=reason)
-    except OSError:
+        store.update(record, {"status": status, "failureReason": reason})
+    except (OSError, ServiceError):
         pass
 
 
-def _claim_version(workspace: Workspace, name: str, job: dict) -> tuple[VersionFiles, bool]:
-    """The version to work on (under the solution's lock): the latest one if it is unfinished and this is
-    its command, else a new one; see the module docstring."""
-    versions = workspace.versions(name)
-    if versions:
-        latest = versions[-1]
-        described = latest.read_describe()
-        if described["status"] in UNFINISHED:
-            # An older release kept the interactions file in describe.json and had no job.json.
-            recorded = latest.read_job() or {"interactions": described.get("interactions"), "maxEpochs": None,
-                                             "storage": None}
-            previous = {k: v for k, v in recorded.items() if k in job}
-            if previous == job:
-                return latest, True
-            if described["status"] != STOPPED:
-                raise ResourceInUseException(_unfinished_message(latest, described, previous, job, name))
-    version = workspace.version(name, secrets.token_hex(4))
+def _write_report(files, arn: str) -> None:
     try:
-        version.path.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:
-        raise storage_error(exc, f"create a solution version in {str(version.path.parent)!r}") from None
-    return version, False
+        from .report import write_report
+
+        write_report(files)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not fail an ACTIVE version
+        sys.stderr.write(f"warning: the HTML report of {arn} could not be written: {exc}\n")
 
 
-def _unfinished_message(version: VersionFiles, described: dict, previous: dict, job: dict, name: str) -> str:
-    arn = version_arn(name, version.id)
-    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job[k]!r})" for k in job if previous.get(k) != job[k])
-    return (f"Solution version {arn} is unfinished ({described['status']}, its process has ended) and was started "
-            f"with {differences or 'other options'}. Run create-solution-version with the same options to "
-            f"resume it; nothing was changed. To give it up, remove {str(version.path)!r}.")
-
-
-def _describe_base(request: SolutionRequest, name: str, arn: str) -> dict:
-    base = {
-        "name": version_name(arn),
-        "solutionVersionArn": arn,
-        "solutionArn": solution_arn(name),
-        "recipeArn": request.recipe.recipe_arn,
-        "performHPO": request.perform_hpo,
-        "performAutoML": request.perform_automl,
-        "trainingMode": "FULL",
-        "solutionConfig": request.solution_config,
-    }
-    if request.event_type:
-        base["eventType"] = request.event_type
-    if request.dataset_group_arn:
-        base["datasetGroupArn"] = request.dataset_group_arn
-    return base
-
-
-def version_name(arn: str) -> str:
-    return arn.rsplit("/", 2)[-2] + "-" + arn.rsplit("/", 1)[-1]
-
-
-class _StatusFile:
-    def __init__(self, version: VersionFiles, base: dict):
-        self.version = version
-        self.base = base
-        previous = version.read_describe() if version.exists() else {}
-        self.created = previous.get("creationDateTime", time.time())
-
-    def write(self, status: str, **fields) -> None:
-        described = {**self.base, "status": status, "creationDateTime": self.created,
-                     "lastUpdatedDateTime": time.time()}
-        described.update({k: v for k, v in fields.items() if v is not None})
-        self.version.write_describe(described)
-
+def end_unfinished(ctx, name: str, code: int | None, stop_requested: bool) -> None:
+    """The process working on a version ended and the record is not final: say so."""
+    store = ctx.store
+    record = store.get(arns.SOLUTION_VERSION, name)
+    if record.status in (ACTIVE, FAILED, STOPPED):
+        return
+    if stop_requested or record.status == STOPPING:
+        store.update(record, {"status": STOPPED, "failureReason": "Stopped by StopSolutionVersionCreation."})
+        return
+    how = f"exit code {code}" if code is not None else "its process is gone"
+    store.update(record, {"status": FAILED, "failureReason": f"The training process ended before the version was "
+                          f"finished ({how}); see {store.log(arns.SOLUTION_VERSION, name)}.",
+                          "lastUpdatedDateTime": time.time()})

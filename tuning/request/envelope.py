@@ -11,9 +11,6 @@ afterwards, by :mod:`.hyperparameters`, :mod:`.hpo_config` and :mod:`.rules`.
 
 from __future__ import annotations
 
-import copy
-import functools
-
 from ..shapes import service_model, validate
 
 REQUEST_SHAPE = "CreateSolutionRequest"
@@ -75,34 +72,11 @@ def service_shapes() -> dict[str, dict]:
     return service_model("personalize")["shapes"]
 
 
-@functools.lru_cache(maxsize=2)
 def table(automl: bool = False) -> dict[str, dict]:
-    """botocore's shapes with :data:`OVERLAY` applied (copy-on-write: botocore's own dict is untouched).
+    """botocore's shapes with every overlay applied (:func:`tuning.contract.table`)."""
+    from ..contract import table as merged
 
-    An overlay entry for a member the installed botocore does not declare is skipped, so that member
-    stays unknown (refused); ``tests/test_shapes.py`` keeps the overlay from going stale.
-    """
-    shapes = dict(service_shapes())
-    copied: set[str] = set()
-    for address, entry in OVERLAY.items():
-        shape_name, _, member = address.partition(".")
-        if shape_name not in shapes:
-            continue
-        if shape_name not in copied:
-            shapes[shape_name] = copy.deepcopy(shapes[shape_name])
-            copied.add(shape_name)
-        shape = shapes[shape_name]
-        ref = shape.get("members", {}).get(member) if shape["type"] == "structure" else shape.get(member)
-        if ref is None:
-            continue
-        changes = {key: value for key, value in entry.items() if key not in ("why", "required")}
-        if automl and shape_name == AUTOML_LIFTS_REFUSALS_IN:
-            changes.pop("refused", None)
-        ref.update(changes)
-        if "required" in entry:
-            required = [m for m in shape.get("required", ()) if m != member]
-            shape["required"] = required + [member] if entry["required"] else required
-    return shapes
+    return merged("personalize", automl)
 
 
 def check_envelope(obj: object) -> dict:

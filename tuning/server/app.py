@@ -1,17 +1,17 @@
-"""The HTTP endpoint: both of the service's wire protocols on one port, as botocore's models define them.
+"""The HTTP endpoint: the service's wire protocols on one port, as botocore's models define them, over the one
+operation layer (:func:`tuning.operations.call`). This module only decodes and encodes.
 
 * Control plane, JSON 1.1: ``POST /`` with ``X-Amz-Target: AmazonPersonalize.<Operation>`` and a JSON body;
   the answer is the operation's output shape as JSON (``application/x-amz-json-1.1``).
-* Runtime, REST-JSON: ``POST /recommendations`` (GetRecommendations) with a JSON body.
+* Runtime and events, REST-JSON: each operation at the method and path its model gives
+  (``POST /recommendations`` is GetRecommendations) with a JSON body.
 
-Every request is read (at most :data:`MAX_BODY_BYTES`; a larger one is refused before it is read), then
-SigV4-verified, then decoded and handed to the operations layer. Errors are the service's:
-``{"__type": ..., "message": ...}`` with the status the model gives (400, the runtime's 404), 403 for
-signing faults, and never a traceback or an HTML page.
-
-Why aiohttp: it is already installed (Ray's dashboard depends on it), so the endpoint adds no dependency;
-it is a mature asyncio HTTP/1.1 server with keep-alive, streaming request bodies (the size cap needs no
-full read) and no framework layer between the socket and the handler, which keeps a request's overhead small.
+Every request is authenticated before its body is read (the SigV4 header checks), then read (at most
+:data:`MAX_BODY_BYTES`; a larger one is refused before it is read), then its signature verified, then
+decoded and handed to the operation on a worker thread (control-plane operations one at a time, so they
+never race; runtime operations concurrently). Errors are the service's: ``{"__type": ..., "message": ...}``
+with the status the model gives (400, the runtime's 404), 403 for signing faults, 503 when the server is at
+its connection limit, and never a traceback or an HTML page.
 """
 
 from __future__ import annotations
@@ -27,17 +27,14 @@ from aiohttp import web
 
 from hrnn.errors import InvalidInputException, ServiceError
 
-from .. import operations
-from ..resources.api import UnknownOperationException
-from ..resources.campaigns import recommendation_request, recommendations_response
-from ..resources.contract import http_status
-from .runtime import RecommendationBatcher
+from ..contract import CONTROL, http_status, operation_model
+from ..files import strict_json
+from ..operations import TABLE, UnknownOperationException, call
 from .sigv4 import AuthError, Received, Verifier
 
 MAX_BODY_BYTES = 1 << 20
 TARGET_PREFIX = "AmazonPersonalize."
-CONTROL, RUNTIME = "personalize", "personalize-runtime"
-CONTENT_TYPES = {CONTROL: "application/x-amz-json-1.1", RUNTIME: "application/json"}
+CONTENT_TYPES = {CONTROL: "application/x-amz-json-1.1"}
 
 
 class _Refused(Exception):
@@ -46,15 +43,24 @@ class _Refused(Exception):
         self.status, self.type_name, self.message = status, type_name, message
 
 
+def rest_routes() -> dict[tuple[str, str], tuple[str, str]]:
+    """``(method, path) -> (service, operation)`` of every REST-JSON operation in the table."""
+    routes = {}
+    for (service, name) in TABLE:
+        if service != CONTROL:
+            http = (operation_model(service, name) or {}).get("http", {})
+            routes[(http.get("method", "POST"), http.get("requestUri", "/").split("?")[0])] = (service, name)
+    return routes
+
+
 class Endpoint:
-    def __init__(self, service, verifier: Verifier, max_body_bytes: int = MAX_BODY_BYTES,
-                 inference_threads: int = 1):
-        self.service = service
+    def __init__(self, ctx, verifier: Verifier, max_body_bytes: int = MAX_BODY_BYTES, runtime_threads: int = 16):
+        self.ctx = ctx
         self.verifier = verifier
         self.max_body_bytes = max_body_bytes
+        self.routes = rest_routes()
         self.control = ThreadPoolExecutor(1, thread_name_prefix="hrnn-control")  # one at a time: no races
-        self.loading = ThreadPoolExecutor(2, thread_name_prefix="hrnn-load")
-        self.batcher = RecommendationBatcher(ThreadPoolExecutor(inference_threads, thread_name_prefix="hrnn-infer"))
+        self.runtime = ThreadPoolExecutor(runtime_threads, thread_name_prefix="hrnn-runtime")
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
@@ -62,31 +68,32 @@ class Endpoint:
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
-        protocol = RUNTIME if request.path == "/recommendations" else CONTROL
+        route = self.routes.get((request.method, request.path))
+        service = route[0] if route else CONTROL
         try:
-            if request.method != "POST" or request.path not in ("/", "/recommendations"):
+            if route is None and (request.method, request.path) != ("POST", "/"):
                 raise _Refused(404, "UnknownOperationException",
-                               f"No operation at {request.method} {request.path[:100]}; the control plane is "
-                               "POST / (JSON 1.1, X-Amz-Target) and GetRecommendations is POST /recommendations.")
+                               f"No operation at {request.method} {request.path[:100]}; the control plane is POST / "
+                               f"(JSON 1.1, X-Amz-Target), and {', '.join(f'{m} {p}' for m, p in self.routes)}.")
+            headers = _headers(request)
+            self.verifier.precheck(headers)  # before the body: unauthenticated requests stay cheap
             body = await self._body(request)
-            self.verifier.verify(Received(request.method, request.raw_path, _headers(request), body))
-            if protocol == RUNTIME:
-                result = await self._recommend(_decode(body))
-            else:
-                operation = _operation(request.headers.get("X-Amz-Target"))
-                result = await asyncio.get_running_loop().run_in_executor(
-                    self.control, operations.call_operation, self.service, operation, _decode(body))
-            return _respond(200, protocol, result)
+            self.verifier.verify(Received(request.method, request.raw_path, headers, body))
+            operation = route[1] if route else _operation(request.headers.get("X-Amz-Target"))
+            pool = self.control if service == CONTROL else self.runtime
+            result = await asyncio.get_running_loop().run_in_executor(pool, call, self.ctx, operation, _decode(body),
+                                                                      service)
+            return _respond(200, service, result)
         except _Refused as exc:
-            return _error(exc.status, protocol, exc.type_name, exc.message)
+            return _error(exc.status, service, exc.type_name, exc.message)
         except AuthError as exc:
-            return _error(403, protocol, exc.type_name, exc.message)
+            return _error(403, service, exc.type_name, exc.message)
         except ServiceError as exc:
-            return _error(http_status(exc.type_name, protocol), protocol, exc.type_name, exc.message)
-        except Exception:  # a bug: the client gets the service's 500, the operator the traceback
+            return _error(http_status(exc.type_name, service), service, exc.type_name, exc.message)
+        except Exception:  # noqa: BLE001 - a bug: the client gets the service's 500, the operator the traceback
             traceback.print_exc(file=sys.stderr)
-            return _error(500, protocol, "InternalFailure",
-                          "The request processing has failed because of an unknown error.")
+            return _error(500, service, "InternalFailure", "The request processing has failed because of an unknown "
+                                                           "error.")
 
     async def _body(self, request: web.Request) -> bytes:
         limit = self.max_body_bytes
@@ -102,16 +109,8 @@ class Endpoint:
             if len(data) > limit:
                 raise InvalidInputException(f"The request body exceeds {limit:,} bytes, the most this server accepts.")
 
-    async def _recommend(self, request: dict) -> dict:
-        name, user_id, num_results = recommendation_request(request)
-        model = self.service.models.get(name)
-        if model is None:
-            model = await asyncio.get_running_loop().run_in_executor(self.loading, self.service.models.get_or_load, name)
-        row = await self.batcher.recommend(model, user_id, num_results)
-        return recommendations_response(row, num_results)
-
     def close(self) -> None:
-        for pool in (self.control, self.loading, self.batcher.executor):
+        for pool in (self.control, self.runtime):
             pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -133,7 +132,7 @@ def _decode(body: bytes) -> dict:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
+        value = strict_json(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidInputException(f"The request body is not valid JSON: {str(exc)[:200]}.") from None
     if not isinstance(value, dict):
@@ -141,11 +140,11 @@ def _decode(body: bytes) -> dict:
     return value
 
 
-def _respond(status: int, protocol: str, payload: dict, headers: dict | None = None) -> web.Response:
+def _respond(status: int, service: str, payload: dict, headers: dict | None = None) -> web.Response:
     return web.Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(),
-                        headers={"Content-Type": CONTENT_TYPES[protocol], "x-amzn-RequestId": str(uuid.uuid4()),
-                                 **(headers or {})})
+                        headers={"Content-Type": CONTENT_TYPES.get(service, "application/json"),
+                                 "x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
 
 
-def _error(status: int, protocol: str, type_name: str, message: str) -> web.Response:
-    return _respond(status, protocol, {"__type": type_name, "message": message}, {"x-amzn-ErrorType": type_name})
+def _error(status: int, service: str, type_name: str, message: str) -> web.Response:
+    return _respond(status, service, {"__type": type_name, "message": message}, {"x-amzn-ErrorType": type_name})

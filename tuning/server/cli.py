@@ -4,19 +4,27 @@ It listens on 127.0.0.1:8080 unless told otherwise, refuses to start without cre
 JSON line on stdout when it is ready: ``{"endpoint": "http://127.0.0.1:8080", "workspace": "..."}``
 (with ``--port 0`` that line says which port it got). SIGINT or SIGTERM stops it; trainings and jobs it
 started carry on and the next ``hrnn serve`` on the workspace adopts them.
+
+Connections are bounded: at most ``--max-connections`` at once (more are answered 503 and closed), and a
+connection that has not sent a whole request's headers within ``--header-timeout`` seconds (or sits idle
+that long between requests) is closed, so half-open connections cannot exhaust the server's descriptors.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import signal
 import sys
+import time
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 
 def add_serve_command(sub) -> None:
@@ -27,6 +35,8 @@ def add_serve_command(sub) -> None:
                    help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 listens on every interface)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     p.add_argument("--workspace", default=None, help="workspace directory (default: $HRNN_WORKSPACE or ./hrnn-workspace)")
+    p.add_argument("--region", default=None, help="the region clients sign for (default: $AWS_REGION, "
+                   "$AWS_DEFAULT_REGION, else us-east-1)")
     p.add_argument("--credentials-file", default=None,
                    help="INI file of accepted key pairs (aws_access_key_id, aws_secret_access_key per section); "
                         "HRNN_ACCESS_KEY_ID/HRNN_SECRET_ACCESS_KEY in the environment are accepted too")
@@ -34,10 +44,15 @@ def add_serve_command(sub) -> None:
                    help="a local directory that import and batch jobs may read and write (repeatable; "
                         "default: the current directory)")
     p.add_argument("--s3-endpoint-url", default=None,
-                   help="an S3-compatible store for s3:// locations (sets AWS_ENDPOINT_URL_S3 for the jobs)")
+                   help="an S3-compatible store for s3:// locations (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)")
     p.add_argument("--max-campaigns", type=int, default=16, help="campaigns held in memory at most")
     p.add_argument("--max-trainings", type=int, default=2, help="solution versions trained at once (others wait)")
-    p.add_argument("--inference-threads", type=int, default=1, help="threads scoring GetRecommendations batches")
+    p.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                   help=f"connections served at once (default {DEFAULT_MAX_CONNECTIONS}); more get 503")
+    p.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
+                   help=f"seconds a connection may take to send a request's headers, or sit idle (default "
+                        f"{DEFAULT_HEADER_TIMEOUT:g})")
+    p.add_argument("--inference-threads", type=int, default=1, help="torch threads scoring GetRecommendations")
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per HPO trial (as for create-solution-version)")
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per HPO trial (default 1)")
@@ -47,66 +62,110 @@ def add_serve_command(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from hrnn.errors import ServiceError
+
     from .credentials import CredentialsError, load_credentials
 
     try:
         credentials = load_credentials(args.credentials_file)
+        ctx = build_context(args)
     except CredentialsError as exc:
-        sys.stderr.write(f"hrnn serve: {exc}\n")
-        raise SystemExit(2) from None
-    if args.s3_endpoint_url:
-        os.environ["AWS_ENDPOINT_URL_S3"] = args.s3_endpoint_url
+        _exit(str(exc))
+    except ServiceError as exc:
+        _exit(exc.message)
     try:
-        asyncio.run(_serve(args, credentials))
+        asyncio.run(_serve(args, ctx, credentials))
     except OSError as exc:  # the address is taken or not ours
-        sys.stderr.write(f"hrnn serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
-        raise SystemExit(2) from None
+        _exit(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
 
 
-def build_service(args: argparse.Namespace):
-    from ..resources.service import Service
+def _exit(message: str) -> None:
+    sys.stderr.write(f"hrnn serve: {message}\n")
+    raise SystemExit(2)
+
+
+def server_region(args) -> str:
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def build_context(args: argparse.Namespace):
+    from ..locations import Access
+    from ..operations import Context, background_runner
+    from ..run_options import RunOptions
     from ..workspace import Workspace
+    from .runtime import RecommendationBatcher
 
-    run_options = {"device": args.device, "quiet": False, "gpus_per_trial": args.gpus_per_trial,
-                   "cpus_per_trial": args.cpus_per_trial, "max_epochs": args.max_epochs, "storage": args.storage}
-    return Service(Workspace.at(args.workspace), data_roots=tuple(args.data_dir or [os.getcwd()]),
-                   run_options=run_options, max_campaigns=args.max_campaigns,
-                   job_limits={"solution-version": args.max_trainings})
+    workspace = Workspace.at(args.workspace)
+    options = RunOptions(device=args.device, quiet=False, gpus_per_trial=args.gpus_per_trial,
+                         cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage).check()
+    endpoint = args.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    access = Access.confined(args.data_dir or [os.getcwd()], workspace.root, endpoint)
+    ctx = Context(workspace, None, access, options, origin="endpoint", resume_same_command=False,
+                  max_campaigns=args.max_campaigns, note=_log, recommend=RecommendationBatcher().recommend)
+    ctx.runner = background_runner(ctx.settings(), {"solution-version": args.max_trainings})
+    return ctx
 
 
-async def _serve(args: argparse.Namespace, credentials: dict[str, str]) -> None:
+_LAST: dict[str, float] = {}
+
+
+def _log(text: str, every: float = 10.0) -> None:
+    """The server's log (stderr), at most one line of the same kind every ``every`` seconds."""
+    key = text[:40]
+    now = time.monotonic()
+    if now - _LAST.get(key, -every) >= every:
+        _LAST[key] = now
+        sys.stderr.write(text.rstrip("\n") + "\n")
+
+
+def _claim_workspace(ctx):
+    """One server per workspace: the first holds a lock on ``<workspace>/.serve.lock`` while it runs."""
+    ctx.workspace.root.mkdir(parents=True, exist_ok=True)
+    lock = open(ctx.workspace.root / ".serve.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        _exit(f"Another hrnn serve already runs on workspace {str(ctx.workspace.root)!r}.")
+    return lock
+
+
+async def _serve(args: argparse.Namespace, ctx, credentials: dict[str, str]) -> None:
     from aiohttp import web
 
+    from ..operations import resume_jobs
     from .app import Endpoint
+    from .connections import capped_factory, quiet_exception_handler
     from .sigv4 import Verifier
 
-    from ..resources.service import WorkspaceBusy
-
-    service = build_service(args)
-    try:
-        service.start()
-    except WorkspaceBusy as exc:
-        sys.stderr.write(f"hrnn serve: {exc}\n")
-        raise SystemExit(2) from None
+    lock = _claim_workspace(ctx)
+    ctx.runner.start(ctx)
+    resume_jobs(ctx)
     import torch
 
     torch.set_num_threads(max(1, args.inference_threads))  # more intra-op threads than scoring threads only spin
-    endpoint = Endpoint(service, Verifier(credentials), inference_threads=args.inference_threads)
-    runner = web.AppRunner(endpoint.application(), access_log=None, handle_signals=False)
+    endpoint = Endpoint(ctx, Verifier(credentials, region=server_region(args)))
+    runner = web.AppRunner(endpoint.application(), access_log=None, handle_signals=False,
+                           keepalive_timeout=args.header_timeout)
     await runner.setup()
-    stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(quiet_exception_handler(_log))
+    stopped = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
+    server = None
     try:
-        site = web.TCPSite(runner, args.host, args.port, backlog=1024)
-        await site.start()
-        host, port = runner.addresses[0][:2]
+        server = await loop.create_server(capped_factory(runner.server, args.max_connections), args.host, args.port,
+                                          backlog=1024, reuse_address=True)
+        host, port = server.sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        print(json.dumps({"endpoint": f"http://{shown}:{port}", "workspace": str(service.workspace.root)}),
-              flush=True)
+        print(json.dumps({"endpoint": f"http://{shown}:{port}", "workspace": str(ctx.workspace.root),
+                          "region": server_region(args)}), flush=True)
         await stopped.wait()
     finally:
+        if server is not None:
+            server.close()
         await runner.cleanup()
         endpoint.close()
-        service.close()
+        ctx.runner.close()
+        lock.close()

@@ -1,14 +1,20 @@
 """Verifying AWS Signature Version 4 on incoming requests, as the service does.
 
 The client (boto3, the AWS CLI, any SDK) signs a canonical form of the request with a key derived from its
-secret; the server rebuilds the same canonical form from what it received, derives the same key from its
-copy of the secret and compares the signatures in constant time. Only the headers the client listed in
-``SignedHeaders`` are used, so a proxy adding headers does not break verification, while any change to a
-signed header, the path, the query or the body does.
+secret. The server rebuilds the request from what it received, keeping only the headers the client listed
+in ``SignedHeaders``, and has botocore's own signer (``SigV4Auth``) compute the signature it should carry, so
+canonicalisation cannot drift from the clients'; the two are compared in constant time.
 
-Faults map to the service's 403 errors: ``IncompleteSignatureException`` (no or malformed Authorization,
-missing date), ``UnrecognizedClientException`` (unknown access key), ``InvalidSignatureException`` (wrong
-signature, wrong service or date scope, or a timestamp outside the allowed clock skew).
+What a valid signature must cover, beyond botocore's rules: ``host``, ``x-amz-date`` and ``content-type``, and
+``x-amz-target`` whenever the request has one (it names the operation: a request signed without it could be
+replayed as another operation); boto3 and the AWS CLI sign all of them. The credential scope must be the
+server's service (``personalize``, botocore's signing name for all three Personalize clients), its region
+and the request's date; a signed ``x-amz-content-sha256`` must be the body's hash.
+
+Everything that needs no body is checked first (:meth:`Verifier.precheck`), so an unauthenticated request
+costs a header parse. Faults map to the service's 403 errors: ``IncompleteSignatureException`` (no or
+malformed Authorization, a required header missing or unsigned), ``UnrecognizedClientException`` (unknown
+access key), ``InvalidSignatureException`` (wrong signature, scope or a timestamp outside the clock skew).
 """
 
 from __future__ import annotations
@@ -19,13 +25,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence
-from urllib.parse import quote
-
-from botocore.utils import normalize_url_path
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 300  # the service's five minutes either way
 _DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+ALWAYS_SIGNED = ("host", "x-amz-date", "content-type")
+SIGNED_WHEN_PRESENT = ("x-amz-target",)
 
 
 class AuthError(Exception):
@@ -39,6 +44,10 @@ def incomplete(message: str) -> AuthError:
     return AuthError("IncompleteSignatureException", message)
 
 
+def invalid(message: str) -> AuthError:
+    return AuthError("InvalidSignatureException", message)
+
+
 @dataclass(frozen=True)
 class Received:
     """What the server got: method, the raw path and query as sent, every header (name -> values), the body."""
@@ -50,107 +59,89 @@ class Received:
 
 
 @dataclass(frozen=True)
-class _Authorization:
+class Authorization:
     access_key: str
     date: str
     region: str
     service: str
     signed_headers: tuple[str, ...]
     signature: str
+    amz_date: str
 
 
 class Verifier:
-    """Checks requests against ``{access key id: secret}`` for one signing name (``personalize``)."""
+    """Checks requests against ``{access key id: secret}`` for one signing name and region."""
 
-    def __init__(self, credentials: Mapping[str, str], service: str = "personalize",
+    def __init__(self, credentials: Mapping[str, str], service: str = "personalize", region: str | None = None,
                  max_skew: float = MAX_SKEW_SECONDS, clock: Callable[[], float] = time.time):
         self._secrets = dict(credentials)
-        self.service = service
+        self.service, self.region = service, region
         self.max_skew = max_skew
         self.clock = clock
-        self._keys: dict[tuple[str, str, str], bytes] = {}
 
-    def verify(self, request: Received) -> str:
-        """The access key id that signed the request; raises :class:`AuthError` otherwise."""
-        values = request.headers.get("authorization")
+    def precheck(self, headers: Mapping[str, Sequence[str]]) -> Authorization:
+        """Everything but the signature itself (no body needed); raises :class:`AuthError`."""
+        values = headers.get("authorization")
         if not values:
             raise incomplete("Missing Authentication Token: the request carries no Authorization header "
                              "(sign it with SigV4, as boto3 and the AWS CLI do).")
-        auth = _parse(values[0])
-        secret = self._secrets.get(auth.access_key)
-        if secret is None:
+        amz_date = _one(headers, "x-amz-date")
+        auth = _parse(values[0], amz_date or "")
+        if auth.access_key not in self._secrets:
             raise AuthError("UnrecognizedClientException", "The security token included in the request is invalid.")
-        amz_date = _one(request.headers, "x-amz-date")
         if amz_date is None:
             raise incomplete("Authorization requires the x-amz-date header.")
-        if "host" not in auth.signed_headers or "x-amz-date" not in auth.signed_headers:
-            raise incomplete("SignedHeaders must include host and x-amz-date.")
-        self._check_scope(auth, amz_date)
-        string_to_sign = "\n".join((ALGORITHM, amz_date, _scope(auth), _sha256(canonical_request(request, auth))))
-        expected = hmac.new(self._key(secret, auth), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        required = ALWAYS_SIGNED + tuple(h for h in SIGNED_WHEN_PRESENT if h in headers)
+        unsigned = [h for h in required if h not in auth.signed_headers]
+        if unsigned:
+            raise incomplete(f"SignedHeaders must include {', '.join(required)}; missing: {', '.join(unsigned)}.")
+        self._check_scope(auth)
+        return auth
+
+    def verify(self, request: Received) -> str:
+        """The access key id that signed the request; raises :class:`AuthError` otherwise."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        auth = self.precheck(request.headers)
+        signed = {name: ",".join(request.headers.get(name, ())) for name in auth.signed_headers}
+        declared = signed.get("x-amz-content-sha256")
+        if declared is not None and declared != hashlib.sha256(request.body).hexdigest():
+            raise invalid("x-amz-content-sha256 is not the SHA-256 of the body (payloads must be signed).")
+        rebuilt = AWSRequest(method=request.method.upper(), url=f"http://{signed.get('host', '')}{request.raw_path}",
+                             headers=signed, data=request.body)
+        rebuilt.context["timestamp"] = auth.amz_date
+        signer = SigV4Auth(Credentials(auth.access_key, self._secrets[auth.access_key]), auth.service, auth.region)
+        expected = signer.signature(signer.string_to_sign(rebuilt, signer.canonical_request(rebuilt)), rebuilt)
         if not hmac.compare_digest(expected.encode(), auth.signature.lower().encode()):
-            raise AuthError("InvalidSignatureException",
-                            "The request signature we calculated does not match the signature you provided. "
-                            "Check your AWS Secret Access Key and signing method.")
+            raise invalid("The request signature we calculated does not match the signature you provided. "
+                          "Check your AWS Secret Access Key and signing method.")
         return auth.access_key
 
-    def _check_scope(self, auth: _Authorization, amz_date: str) -> None:
+    def _check_scope(self, auth: Authorization) -> None:
         try:
-            signed_at = datetime.strptime(amz_date, _DATE_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+            signed_at = datetime.strptime(auth.amz_date, _DATE_FORMAT).replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
-            raise incomplete(f"x-amz-date {amz_date[:32]!r} is not in ISO 8601 basic format (YYYYMMDD'T'HHMMSS'Z').") \
-                from None
+            raise incomplete(f"x-amz-date {auth.amz_date[:32]!r} is not in ISO 8601 basic format "
+                             "(YYYYMMDD'T'HHMMSS'Z').") from None
         if auth.service != self.service:
-            raise AuthError("InvalidSignatureException",
-                            f"Credential should be scoped to correct service: '{self.service}'.")
-        if auth.date != amz_date[:8]:
-            raise AuthError("InvalidSignatureException",
-                            f"Credential should be scoped to a valid date: '{amz_date[:8]}'.")
+            raise invalid(f"Credential should be scoped to correct service: '{self.service}'.")
+        if self.region is not None and auth.region != self.region:
+            raise invalid(f"Credential should be scoped to a valid region, not '{auth.region[:40]}': this server "
+                          f"answers for '{self.region}'.")
+        if auth.date != auth.amz_date[:8]:
+            raise invalid(f"Credential should be scoped to a valid date: '{auth.amz_date[:8]}'.")
         now = self.clock()
         if signed_at < now - self.max_skew:
-            raise AuthError("InvalidSignatureException",
-                            f"Signature expired: {amz_date} is now earlier than {_stamp(now - self.max_skew)} "
-                            f"({_stamp(now)} - {int(self.max_skew // 60)} min.)")
+            raise invalid(f"Signature expired: {auth.amz_date} is now earlier than {_stamp(now - self.max_skew)} "
+                          f"({_stamp(now)} - {int(self.max_skew // 60)} min.)")
         if signed_at > now + self.max_skew:
-            raise AuthError("InvalidSignatureException",
-                            f"Signature not yet current: {amz_date} is still later than {_stamp(now + self.max_skew)} "
-                            f"({_stamp(now)} + {int(self.max_skew // 60)} min.)")
-
-    def _key(self, secret: str, auth: _Authorization) -> bytes:
-        cache_key = (auth.access_key, auth.date, auth.region)
-        key = self._keys.get(cache_key)
-        if key is None:
-            key = ("AWS4" + secret).encode()
-            for part in (auth.date, auth.region, auth.service, "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            if len(self._keys) > 256:
-                self._keys.clear()
-            self._keys[cache_key] = key
-        return key
+            raise invalid(f"Signature not yet current: {auth.amz_date} is still later than "
+                          f"{_stamp(now + self.max_skew)} ({_stamp(now)} + {int(self.max_skew // 60)} min.)")
 
 
-def canonical_request(request: Received, auth: _Authorization) -> str:
-    path, _, query = request.raw_path.partition("?")
-    headers = "".join(f"{name}:{','.join(' '.join(v.split()) for v in request.headers.get(name, ()))}\n"
-                      for name in auth.signed_headers)
-    return "\n".join((request.method.upper(), _canonical_path(path), _canonical_query(query), headers,
-                      ";".join(auth.signed_headers), _sha256(request.body)))
-
-
-def _canonical_path(path: str) -> str:
-    """As botocore signs it: the path as sent, dot segments removed, percent-encoded once more."""
-    return quote(normalize_url_path(path), safe="/~")
-
-
-def _canonical_query(query: str) -> str:
-    """As botocore signs a URL's query: its ``key=value`` pairs as sent, sorted."""
-    if not query:
-        return ""
-    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
-    return "&".join(f"{key}={value}" for key, value in pairs)
-
-
-def _parse(header: str) -> _Authorization:
+def _parse(header: str, amz_date: str) -> Authorization:
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise incomplete(f"Unsupported Authorization algorithm {algorithm[:32]!r}; expected {ALGORITHM}.")
@@ -167,22 +158,14 @@ def _parse(header: str) -> _Authorization:
     if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope):
         raise incomplete("Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request.")
     signed = tuple(fields["SignedHeaders"].split(";"))
-    if list(signed) != sorted(set(signed)) or any(h != h.lower() for h in signed):
+    if list(signed) != sorted(set(signed)) or any(h != h.lower() or not h for h in signed):
         raise incomplete("SignedHeaders must be lower-case header names, sorted and separated by ';'.")
-    return _Authorization(scope[0], scope[1], scope[2], scope[3], signed, fields["Signature"])
-
-
-def _scope(auth: _Authorization) -> str:
-    return f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
+    return Authorization(scope[0], scope[1], scope[2], scope[3], signed, fields["Signature"], amz_date)
 
 
 def _one(headers: Mapping[str, Sequence[str]], name: str) -> str | None:
     values = headers.get(name)
     return values[0].strip() if values else None
-
-
-def _sha256(data: str | bytes) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
 def _stamp(seconds: float) -> str:

@@ -2,73 +2,73 @@
 
 A dataset group is a namespace; a dataset is one of its ``Interactions``, ``Items`` or ``Users`` tables
 with a schema. A dataset's ARN is ``dataset/<group name>/<TYPE>``, so a group holds one dataset per type.
-Solutions trained through the endpoint read their group's Interactions dataset (:func:`interactions_file`).
+Solutions trained from a dataset group read its Interactions dataset (:func:`interactions_data`).
 """
 
 from __future__ import annotations
 
 from hrnn.errors import InvalidInputException, ResourceNotFoundException
 
-from . import arns
-from .paging import page
+from .. import arns
+from ..lifecycle import ACTIVE
+from ..paging import page
 from .schemas import check_fits
 
-ACTIVE = "ACTIVE"
 _GROUP_SUMMARY = ("name", "datasetGroupArn", "status", "creationDateTime", "lastUpdatedDateTime")
 _DATASET_SUMMARY = ("name", "datasetArn", "datasetType", "status", "creationDateTime", "lastUpdatedDateTime")
 
 
-def create_dataset_group(service, request: dict) -> dict:
+def create_dataset_group(ctx, request: dict) -> dict:
     if request.get("domain"):
         raise InvalidInputException("domain: domain dataset groups (recommenders) are not supported; omit domain.")
     name = request["name"]
-    public = {"name": name, "datasetGroupArn": arns.arn(arns.DATASET_GROUP, name), "status": ACTIVE,
-              **{k: request[k] for k in ("roleArn", "kmsKeyArn") if request.get(k)}}
-    record, _ = service.store.create(arns.DATASET_GROUP, name, public, request)
+    public = {"name": name, "datasetGroupArn": ctx.store.arn(arns.DATASET_GROUP, name), "status": ACTIVE}
+    record, _ = ctx.store.create(arns.DATASET_GROUP, name, public, request)
     return {"datasetGroupArn": record.arn}
 
 
-def describe_dataset_group(service, request: dict) -> dict:
-    return {"datasetGroup": service.store.find(arns.DATASET_GROUP, request["datasetGroupArn"]).public}
+def describe_dataset_group(ctx, request: dict) -> dict:
+    return {"datasetGroup": ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"]).public}
 
 
-def list_dataset_groups(service, request: dict) -> dict:
-    groups = [_pick(r.public, _GROUP_SUMMARY) for r in service.store.all(arns.DATASET_GROUP)]
+def list_dataset_groups(ctx, request: dict) -> dict:
+    groups = [pick(r.public, _GROUP_SUMMARY) for r in ctx.store.all(arns.DATASET_GROUP)]
     return page(groups, request, "datasetGroups")
 
 
-def create_dataset(service, request: dict) -> dict:
-    group = service.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
-    schema = service.store.find(arns.SCHEMA, request["schemaArn"])
+def create_dataset(ctx, request: dict) -> dict:
+    group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
+    schema = ctx.store.find(arns.SCHEMA, request["schemaArn"])
     dataset_type = request["datasetType"].upper()
     if dataset_type not in arns.DATASET_TYPES:
         raise InvalidInputException(
             f"datasetType {request['datasetType']!r} is not supported; expected Interactions, Items or Users.")
     check_fits(schema.private["fields"], dataset_type, schema.arn)
     name = f"{group.name}/{dataset_type}"
-    public = {"name": request["name"], "datasetArn": arns.arn(arns.DATASET, name),
+    public = {"name": request["name"], "datasetArn": ctx.store.arn(arns.DATASET, name),
               "datasetGroupArn": group.arn, "datasetType": dataset_type, "schemaArn": schema.arn, "status": ACTIVE}
-    record, _ = service.store.create(arns.DATASET, name, public, request)
+    record, _ = ctx.store.create(arns.DATASET, name, public, request)
     return {"datasetArn": record.arn}
 
 
-def describe_dataset(service, request: dict) -> dict:
-    return {"dataset": service.store.find(arns.DATASET, request["datasetArn"]).public}
+def describe_dataset(ctx, request: dict) -> dict:
+    return {"dataset": ctx.store.find(arns.DATASET, request["datasetArn"]).public}
 
 
-def list_datasets(service, request: dict) -> dict:
-    records = service.store.all(arns.DATASET)
+def list_datasets(ctx, request: dict) -> dict:
+    records = ctx.store.all(arns.DATASET)
     if request.get("datasetGroupArn"):
-        group = service.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
+        group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
         records = [r for r in records if r.public["datasetGroupArn"] == group.arn]
-    return page([_pick(r.public, _DATASET_SUMMARY) for r in records], request, "datasets")
+    return page([pick(r.public, _DATASET_SUMMARY) for r in records], request, "datasets")
 
 
-def interactions_file(service, dataset_group_arn: str) -> str:
-    """The data a solution of this group trains on: its Interactions dataset after the latest import."""
-    group = service.store.find(arns.DATASET_GROUP, dataset_group_arn, "datasetGroupArn")
+def interactions_data(ctx, dataset_group_arn: str) -> tuple[str, str]:
+    """The data a solution of this group trains on: (its Interactions dataset's data file after the latest
+    import, the dataset's ARN)."""
+    group = ctx.store.find(arns.DATASET_GROUP, dataset_group_arn, "datasetGroupArn")
     try:
-        dataset = service.store.get(arns.DATASET, f"{group.name}/INTERACTIONS")
+        dataset = ctx.store.get(arns.DATASET, f"{group.name}/INTERACTIONS")
     except ResourceNotFoundException:
         raise InvalidInputException(
             f"Dataset group {group.arn} has no Interactions dataset; create one with CreateDataset.") from None
@@ -76,8 +76,8 @@ def interactions_file(service, dataset_group_arn: str) -> str:
     if not data:
         raise InvalidInputException(
             f"Dataset {dataset.arn} has no data yet; import some with CreateDatasetImportJob and wait for ACTIVE.")
-    return data
+    return data, dataset.arn
 
 
-def _pick(record: dict, keys: tuple[str, ...]) -> dict:
+def pick(record: dict, keys: tuple[str, ...]) -> dict:
     return {k: record[k] for k in keys if k in record}

@@ -1,4 +1,5 @@
-"""``List*`` pages: ``maxResults`` (default 100) and an opaque ``nextToken``, as the service pages."""
+"""``List*`` pages, one scheme for every list: newest first, ``maxResults`` (default 100) and an opaque
+``nextToken``, as the service pages."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ class InvalidNextTokenException(ServiceError):
 
 
 def page(items: list, request: dict, member: str) -> dict:
-    """``{member: items[offset:offset+maxResults], "nextToken": ...}``; newest first, as the console lists."""
+    """``{member: items[offset:offset+maxResults], "nextToken": ...}`` of ``items`` given oldest first."""
     items = list(reversed(items))
     offset = _offset(request.get("nextToken"))
     size = request.get("maxResults") or DEFAULT_MAX_RESULTS
-    chunk = items[offset:offset + size]
-    result: dict = {member: chunk}
+    result: dict = {member: items[offset:offset + size]}
     if offset + size < len(items):
         result["nextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": offset + size}).encode()).decode()
     return result

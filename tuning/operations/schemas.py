@@ -2,7 +2,8 @@
 
 A schema is checked when it is created (JSON, an Avro ``record`` with uniquely named, flat fields of the
 types the service allows) and against a dataset type when a dataset uses it (the type's required fields
-with their types: PERSONALIZE.md section 4).
+with their types, as the service's dataset schema documentation lists them:
+https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 
 from hrnn.errors import InvalidInputException
 
-from . import arns
-from .paging import page
+from .. import arns
+from ..paging import page
 
 AVRO_TYPES = ("string", "long", "int", "float", "double", "boolean", "null")
 REQUIRED_FIELDS = {
@@ -22,23 +23,23 @@ REQUIRED_FIELDS = {
 }
 
 
-def create_schema(service, request: dict) -> dict:
+def create_schema(ctx, request: dict) -> dict:
     if request.get("domain"):
         raise InvalidInputException("domain: domain schemas (recommenders) are not supported; omit domain.")
     fields = parse_fields(request["schema"])
-    record, _ = service.store.create(arns.SCHEMA, request["name"], {
-        "name": request["name"], "schemaArn": arns.arn(arns.SCHEMA, request["name"]),
+    record, _ = ctx.store.create(arns.SCHEMA, request["name"], {
+        "name": request["name"], "schemaArn": ctx.store.arn(arns.SCHEMA, request["name"]),
         "schema": request["schema"]}, request, fields=fields)
     return {"schemaArn": record.arn}
 
 
-def describe_schema(service, request: dict) -> dict:
-    return {"schema": service.store.find(arns.SCHEMA, request["schemaArn"]).public}
+def describe_schema(ctx, request: dict) -> dict:
+    return {"schema": ctx.store.find(arns.SCHEMA, request["schemaArn"]).public}
 
 
-def list_schemas(service, request: dict) -> dict:
+def list_schemas(ctx, request: dict) -> dict:
     summaries = [{k: r.public[k] for k in ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")}
-                 for r in service.store.all(arns.SCHEMA)]
+                 for r in ctx.store.all(arns.SCHEMA)]
     return page(summaries, request, "schemas")
 
 
