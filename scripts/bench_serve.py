@@ -50,9 +50,10 @@ def build_workspace(root: Path, items: int, hidden: int, rows: int, seed: int) -
     from hrnn.model import HRNN, ModelConfig
     from hrnn.synth import generate_interactions
     from hrnn.synth.table import id_strings
-    from tuning import operations
+    from tuning import arns
+    from tuning.operations import Context, call, inline_runner
     from tuning.request import parse_create_solution
-    from tuning.workspace import Workspace, version_arn
+    from tuning.workspace import Workspace
 
     table = generate_interactions(n_users=max(1000, rows // 30), n_items=items, seed=seed, target_rows=rows)
     seen = set(table.column("ITEM_ID").to_pylist())
@@ -70,18 +71,17 @@ def build_workspace(root: Path, items: int, hidden: int, rows: int, seed: int) -
     request = {"name": "bench", "recipeArn": RECIPE, "performHPO": False,
                "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": str(hidden)}}}
     workspace = Workspace(root)
-    operations.create_solution(workspace, request)
+    call(Context(workspace, inline_runner()), "CreateSolution", request)
     version = workspace.version("bench", "00000001")
     version.path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = HRNN(ModelConfig(n_items=data.n_items, hidden_dimension=hidden)).eval()
     save_model(version.model, model, data, data, parse_create_solution(request).hyperparameters.to_wire(),
                {"benchmark": "untrained weights"}, session_timeout_seconds=1800.0)
-    now = time.time()
-    arn = version_arn("bench", version.id)
-    version.write_describe({"name": "bench-00000001", "solutionVersionArn": arn, "status": "ACTIVE",
-                            "solutionArn": arn.rsplit("/", 1)[0], "recipeArn": RECIPE, "trainingMode": "FULL",
-                            "creationDateTime": now, "lastUpdatedDateTime": now})
+    arn = workspace.store.arn(arns.SOLUTION_VERSION, "bench/00000001")
+    workspace.store.create(arns.SOLUTION_VERSION, "bench/00000001", {
+        "name": "bench-00000001", "solutionVersionArn": arn, "status": "ACTIVE", "solutionArn": arn.rsplit("/", 1)[0],
+        "recipeArn": RECIPE, "trainingMode": "FULL"})
     return arn, [str(u) for u in data.user_ids.to_pylist()], data.n_items
 
 

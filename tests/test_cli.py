@@ -153,14 +153,19 @@ def test_create_batch_inference_job(version):
     lines = [json.dumps({"userId": users[0]}), json.dumps({"userId": users[1]}), "{not json",
              json.dumps({"userId": ""}), json.dumps([1, 2]), json.dumps({"userId": users[0], "itemId": "x"})]
     job.write_text("\n".join(lines) + "\n")
-    target = version["root"] / "batch-out.jsonl"
+    folder = version["root"] / "batch-out"  # a folder, as the service's jobOutput: made if missing
+    target = folder / "batch.jsonl.out"
     proc = hrnn("create-batch-inference-job", "--solution-version-arn", version["arn"], "--workspace", version["ws"],
-                "--job-input", job, "--job-output", target, "--num-results", 3)
+                "--job-input", job, "--job-output", folder, "--num-results", 3)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"batchInferenceJobArn"}  # the service's response; the counts go to stderr
     assert f"wrote 6 records (3 with an error) to {target}" in proc.stderr
-    assert out["batchInferenceJobArn"].startswith(version["arn"] + "/batch/")
+    assert re.fullmatch(r"arn:aws:personalize:local:000000000000:batch-inference-job/batch-[0-9a-f]{8}",
+                        out["batchInferenceJobArn"])
+    described = ok("describe-batch-inference-job", "--batch-inference-job-arn", out["batchInferenceJobArn"],
+                   "--workspace", version["ws"])["batchInferenceJob"]
+    assert described["status"] == "ACTIVE" and described["solutionVersionArn"] == version["arn"]
     rows = [json.loads(ln) for ln in target.read_text().splitlines()]
     assert len(rows) == len(lines)
     for i in (0, 1, 5):
@@ -212,8 +217,12 @@ def test_malformed_json_request(tmp_path):
 
 
 def test_missing_request_file(tmp_path):
-    service_error(hrnn("create-solution", "--cli-input-json", f"file://{tmp_path}/nope.json",
-                       "--workspace", tmp_path / "ws"), "InvalidInputException", "nope.json")
+    """A missing input document is a usage error (252), as for the AWS CLI; a missing request file given as the
+    request itself is the request's problem (254)."""
+    proc = hrnn("create-solution", "--cli-input-json", f"file://{tmp_path}/nope.json", "--workspace", tmp_path / "ws")
+    assert proc.returncode == 252 and "nope.json" in proc.stderr and "Traceback" not in proc.stderr
+    service_error(hrnn("create-solution", tmp_path / "nope.json", "--workspace", tmp_path / "ws"),
+                  "InvalidInputException", "nope.json")
 
 
 def test_request_the_service_would_refuse(tmp_path):
@@ -250,9 +259,9 @@ def test_num_results_out_of_range(version, num_results):
 
 
 def test_usage_error_exits_252_without_traceback():
-    proc = hrnn("get-recommendations", "--solution-version-arn", "x")
+    proc = hrnn("describe-solution-version")
     assert proc.returncode == 252
-    assert "--user-id" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--solution-version-arn" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_main_job_tunes_the_example_hpo_request_on_the_sample(tmp_path):

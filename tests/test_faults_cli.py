@@ -89,14 +89,13 @@ def test_output_text_table_and_query(capsys, version):
 def test_skeletons_and_input_documents_for_every_command(capsys, version, tmp_path):
     for command in cli.commands():
         skeleton = ok(capsys, command.name, "--generate-cli-skeleton")
-        assert set(skeleton) == {o.member for o in command.options}, command.name
+        assert set(skeleton) == {o.member for o in command.options if not o.positional}, command.name
         if command.output_shape:
             output = ok(capsys, command.name, "--generate-cli-skeleton", "output")
-            service, shape = command.output_shape
             from botocore.loaders import Loader
 
-            members = Loader().load_service_model(service, "service-2")["shapes"][shape]["members"]
-            assert set(output) == set(members), command.name
+            shapes = Loader().load_service_model(command.service, "service-2")["shapes"]
+            assert set(output) == set(shapes[command.output_shape]["members"]), command.name
     by_options = ok(capsys, "get-recommendations", "--workspace", version["ws"], "--solution-version-arn",
                     version["arn"], "--user-id", "1", "--num-results", 3)
     document = tmp_path / "input.json"
@@ -107,11 +106,11 @@ def test_skeletons_and_input_documents_for_every_command(capsys, version, tmp_pa
     assert by_options["itemList"] == by_json["itemList"] == by_yaml["itemList"]
     rc, _, err = run(capsys, "describe-solution", "--cli-input-json", '{"solutionArn": "x", "bogus": 1}')
     assert rc == 252 and 'Unknown parameter in input: "bogus"' in err
-    rc, _, err = run(capsys, "get-recommendations", "--cli-input-json", '{"solutionVersionArn": "x", "userId": "1", '
+    rc, _, err = run(capsys, "get-recommendations", "--cli-input-json", '{"campaignArn": "x", "userId": "1", '
                      '"numResults": "3"}')
     assert rc == 252 and "Invalid type for parameter numResults" in err
     rc, _, err = run(capsys, "describe-solution", "--cli-input-yaml", "a: &x [1]\nb: *x\n")
-    assert rc == 254 and "aliases" in err
+    assert rc == 252 and "aliases" in err
 
 
 def test_create_solution_from_options_alone(capsys, tmp_path):
@@ -248,10 +247,7 @@ def test_uris_are_refused_clearly_for_every_file_option(capsys, version, tmp_pat
     job = tmp_path / "users.jsonl"
     job.write_text('{"userId": "1"}\n')
     for argv in (["create-solution-version", "--solution-arn", SOLUTION, "--interactions", "s3://b/i.csv"],
-                 ["create-batch-inference-job", "--solution-version-arn", version["arn"], "--job-input", "s3://b/in",
-                  "--job-output", tmp_path / "o.jsonl"],
-                 ["create-batch-inference-job", "--solution-version-arn", version["arn"], "--job-input", job,
-                  "--job-output", "s3://b/out"]):
+                 ["summarize", "--interactions", "s3://b/i.csv"]):
         rc, _, err = run(capsys, "--workspace", version["ws"], *argv)
         assert rc == 254 and "only local files" in err, err
     rc, _, err = run(capsys, "--workspace", "s3://bucket/ws", "list-solution-versions")

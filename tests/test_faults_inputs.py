@@ -19,10 +19,12 @@ import pytest
 from hrnn.data import load_interactions
 from hrnn.errors import InvalidInputException, LimitExceededException, ResourceNotFoundException
 from hrnn.synth import generate_interactions, write_interactions
-from tuning import operations
+from tuning import arns
 from tuning.request import load_request, parse_create_solution
-from tuning.solution_version import RunOptions
-from tuning.workspace import Workspace, parse_solution_arn, parse_version_arn
+from tuning.run_options import RunOptions
+from tuning.workspace import Workspace
+
+from local_ops import Local
 
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 REQUEST = {"name": "faults", "recipeArn": RECIPE, "performHPO": False,
@@ -31,10 +33,18 @@ ARN = "arn:aws:personalize:local:000000000000:solution/faults"
 
 
 @pytest.fixture()
-def workspace(tmp_path):
-    ws = Workspace.at(tmp_path / "ws")
-    operations.create_solution(ws, REQUEST)
-    return ws
+def ops(tmp_path):
+    local = Local(tmp_path / "ws")
+    local("CreateSolution", **REQUEST)
+    return local
+
+
+def parse_solution_arn(arn):
+    return arns.Identity().parse(arns.SOLUTION, arn)
+
+
+def parse_version_arn(arn):
+    return tuple(arns.Identity().parse(arns.SOLUTION_VERSION, arn).split("/"))
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +97,7 @@ def test_deep_nesting_is_refused_before_parsing(depth, tmp_path):
     ws = Workspace.at(tmp_path / "ws")
     assert not (tmp_path / "ws").exists()
     with pytest.raises(InvalidInputException):
-        operations.create_solution(ws, load_request(text))
+        Local(ws)("CreateSolution", **load_request(text))
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
@@ -107,10 +117,10 @@ def test_messages_that_used_to_mislead(tmp_path):
         load_request('[{"name": "x"}]')
 
 
-def test_resubmitting_a_request_with_null_members_is_idempotent(workspace):
+def test_resubmitting_a_request_with_null_members_is_idempotent(ops):
     same = {**REQUEST, "eventType": None, "datasetGroupArn": None}
-    assert operations.create_solution(workspace, same) == {"solutionArn": ARN}
-    described = operations.describe_solution(workspace, ARN)["solution"]
+    assert ops("CreateSolution", **same) == {"solutionArn": ARN}
+    described = ops("DescribeSolution", solutionArn=ARN)["solution"]
     assert "eventType" not in described
 
 
@@ -118,7 +128,7 @@ def test_resubmitting_a_request_with_null_members_is_idempotent(workspace):
 def test_a_session_timeout_that_would_fail_every_version_is_refused_by_create_solution(timeout, tmp_path):
     request = {**REQUEST, "solutionConfig": {"algorithmHyperParameters": {"session_timeout_minutes": timeout}}}
     with pytest.raises(InvalidInputException, match="session_timeout_minutes"):
-        operations.create_solution(Workspace.at(tmp_path / "ws"), request)
+        Local(tmp_path / "ws")("CreateSolution", **request)
 
 
 def test_perform_auto_training_false_is_accepted_and_true_refused_clearly():
@@ -148,9 +158,10 @@ def test_arns_with_a_trailing_newline_are_not_arns():
         "faults", "0badc0de")
 
 
-def test_a_user_id_longer_than_the_service_allows_is_refused(workspace):
-    with pytest.raises(InvalidInputException, match="userId.*1 to 256 characters"):
-        operations.get_recommendations(workspace, ARN + "/0badc0de", "u" * 100_000, 5)
+def test_a_user_id_longer_than_the_service_allows_is_refused(ops):
+    with pytest.raises(InvalidInputException, match="userId.*at most 256 characters"):
+        ops("GetRecommendations", service="personalize-runtime", campaignArn=ARN + "/0badc0de", userId="u" * 100_000,
+            numResults=5)
 
 
 # ---- the workspace --------------------------------------------------------------------------------------------
@@ -162,7 +173,7 @@ def test_workspace_that_is_a_file_or_under_a_file_or_in_proc(tmp_path, monkeypat
         Workspace.at(a_file)
     for root in (a_file / "ws", Path("/proc/hrnn-ws")):
         with pytest.raises(InvalidInputException, match="Cannot create the workspace"):
-            operations.create_solution(Workspace.at(root), REQUEST)
+            Local(root)("CreateSolution", **REQUEST)
     monkeypatch.setenv("HRNN_WORKSPACE", str(a_file))
     with pytest.raises(InvalidInputException, match="HRNN_WORKSPACE.*not a directory"):
         Workspace.at(None)
@@ -182,22 +193,22 @@ def test_a_full_disk_fails_create_solution_cleanly(tmp_path, monkeypatch):
     real = hrnn.atomic.os.replace
     calls = {"n": 0}
 
-    def full(src, dst):  # the second file of the solution cannot be written
+    def full(src, dst):  # the solution's record cannot be written
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 1:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst)
 
     monkeypatch.setattr(hrnn.atomic.os, "replace", full)
     with pytest.raises(LimitExceededException, match="No space left"):
-        operations.create_solution(ws, REQUEST)
+        Local(ws.root)("CreateSolution", **REQUEST)
     monkeypatch.setattr(hrnn.atomic.os, "replace", real)
-    solution = ws.solution_dir("faults")
-    assert sorted(p.name for p in solution.iterdir()) == []  # nothing half-written: no solution.json alone
-    assert operations.create_solution(ws, REQUEST) == {"solutionArn": ARN}  # and it can be created afterwards
+    solution = ws.root / "solutions" / "faults"
+    assert sorted(p.name for p in solution.iterdir()) == []  # nothing half-written
+    assert Local(ws.root)("CreateSolution", **REQUEST) == {"solutionArn": ARN}  # and it can be created afterwards
 
 
-def test_a_full_disk_during_training_still_records_create_failed(workspace, interactions, monkeypatch):
+def test_a_full_disk_during_training_still_records_create_failed(ops, interactions, monkeypatch):
     """The failure status is written in place when a new file cannot be created at all."""
     import hrnn.atomic
     import tuning.version_training as training
@@ -207,11 +218,10 @@ def test_a_full_disk_during_training_still_records_create_failed(workspace, inte
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(training, "train_or_tune", disk_full)
-    monkeypatch.setattr("tuning.solution_version.train_or_tune", disk_full)
     with pytest.raises(LimitExceededException, match="No space left") as info:
-        operations.create_solution_version(workspace, ARN, interactions, RunOptions(device="cpu", quiet=True))
+        ops("CreateSolutionVersion", local={"interactions": str(interactions)}, solutionArn=ARN)
     arn = info.value.response["solutionVersionArn"]
-    described = json.loads(workspace.resolve_version(arn).describe.read_text())["solutionVersion"]
+    described = json.loads(ops.workspace.resolve_version(arn).describe.read_text())["public"]
     assert described["status"] == "CREATE FAILED" and "No space left" in described["failureReason"]
 
 
@@ -222,30 +232,28 @@ def _enospc(*args, **kwargs):
 def test_workspace_files_follow_the_umask(tmp_path):
     previous = os.umask(0o002)
     try:
-        ws = Workspace.at(tmp_path / "ws")
-        operations.create_solution(ws, REQUEST)
+        ops = Local(tmp_path / "ws")
+        ops("CreateSolution", **REQUEST)
     finally:
         os.umask(previous)
-    for name in ("solution.json", "request.json"):
-        assert stat.S_IMODE((ws.solution_dir("faults") / name).stat().st_mode) == 0o664
+    assert stat.S_IMODE(ops.workspace.store.file(arns.SOLUTION, "faults").stat().st_mode) == 0o664
 
 
-@pytest.mark.parametrize("content", ["{not json", "{}", '{"solutionVersion": []}', "[1]"])
-def test_a_damaged_describe_json_is_reported_not_a_traceback(workspace, content):
-    version = workspace.version("faults", "0badc0de")
+@pytest.mark.parametrize("content", ["{not json", "{}", '{"public": []}', "[1]"])
+def test_a_damaged_describe_json_is_reported_not_a_traceback(ops, content):
+    version = ops.workspace.version("faults", "0badc0de")
     version.path.mkdir(parents=True)
     version.describe.write_text(content)
     with pytest.raises(ResourceNotFoundException, match="damaged"):
-        operations.describe_solution_version(workspace, ARN + "/0badc0de")
-    assert operations.list_solution_versions(workspace, ARN) == {"solutionVersions": []}  # left out of lists
+        ops("DescribeSolutionVersion", solutionVersionArn=ARN + "/0badc0de")
+    assert ops("ListSolutionVersions", solutionArn=ARN) == {"solutionVersions": []}  # left out of lists
 
 
 @pytest.mark.parametrize("content", ["{not json", "{}", '{"public": []}', "[1]"])
 def test_a_damaged_resource_record_is_reported_not_a_traceback(tmp_path, content):
-    from tuning.resources import arns
-    from tuning.resources.store import Store
+    from tuning.store import Store
 
-    store = Store(tmp_path)
+    store = Store(tmp_path, arns.Identity())
     store.create(arns.SCHEMA, "kept", {"name": "kept"}, {"name": "kept"})
     path = store.file(arns.SCHEMA, "broken")
     path.write_text(content)
@@ -267,40 +275,42 @@ def test_a_damaged_resource_record_is_reported_not_a_traceback(tmp_path, content
     (RunOptions(gpus_per_trial=float("nan")), "--gpus-per-trial nan"),
     (RunOptions(storage="bogus://x"), "unknown scheme 'bogus'"),
 ])
-def test_bad_run_options_are_refused_before_anything_starts(workspace, interactions, options, words):
+def test_bad_run_options_are_refused_before_anything_starts(ops, interactions, options, words):
     with pytest.raises(InvalidInputException, match=words.replace("(", r"\(")):
-        operations.create_solution_version(workspace, ARN, interactions, options)
-    assert workspace.versions("faults") == []  # no version was created
+        ops("CreateSolutionVersion", local={"interactions": str(interactions)}, options=options, solutionArn=ARN)
+    assert ops.workspace.versions("faults") == []  # no version was created
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
-def test_cuda_on_a_machine_without_cuda_is_refused(workspace, interactions, monkeypatch, device):
+def test_cuda_on_a_machine_without_cuda_is_refused(ops, interactions, monkeypatch, device):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(InvalidInputException, match="no CUDA device"):
-        operations.create_solution_version(workspace, ARN, interactions, RunOptions(device=device, quiet=True))
-    assert workspace.versions("faults") == []
+        ops("CreateSolutionVersion", local={"interactions": str(interactions)},
+            options=RunOptions(device=device, quiet=True), solutionArn=ARN)
+    assert ops.workspace.versions("faults") == []
 
 
-def test_storage_that_is_a_file_is_refused(workspace, interactions, tmp_path):
+def test_storage_that_is_a_file_is_refused(ops, interactions, tmp_path):
     a_file = tmp_path / "storage"
     a_file.write_text("")
     with pytest.raises(InvalidInputException, match="not a directory"):
-        operations.create_solution_version(workspace, ARN, interactions, RunOptions(storage=str(a_file)))
+        ops("CreateSolutionVersion", local={"interactions": str(interactions)}, options=RunOptions(storage=str(a_file)),
+            solutionArn=ARN)
 
 
-def test_interactions_symlink_loop_and_uris(workspace, tmp_path, monkeypatch):
+def test_interactions_symlink_loop_and_uris(ops, tmp_path, monkeypatch):
     loop = tmp_path / "loop.csv"
     os.symlink(loop, loop)
     with pytest.raises(InvalidInputException, match="loop.csv"):
-        operations.create_solution_version(workspace, ARN, loop, RunOptions(device="cpu", quiet=True))
+        ops("CreateSolutionVersion", local={"interactions": str(loop)}, solutionArn=ARN)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InvalidInputException, match="only local files"):
-        operations.create_solution_version(workspace, ARN, "s3://bucket/interactions.csv", RunOptions())
+        ops("CreateSolutionVersion", local={"interactions": "s3://bucket/interactions.csv"}, solutionArn=ARN)
     assert not (tmp_path / "s3:").exists()
-    assert workspace.versions("faults") == []
+    assert ops.workspace.versions("faults") == []
 
 
 # ---- the Interactions file --------------------------------------------------------------------------------------

@@ -24,28 +24,30 @@ from hrnn.errors import InvalidInputException, ResourceAlreadyExistsException, R
     ResourceNotFoundException
 from hrnn.synth import generate_interactions, write_interactions
 from hrnn.training import fit
-from tuning import operations
+from tuning import arns
 from tuning.request import parse_create_solution
-from tuning.solution_version import RunOptions
+from tuning.run_options import RunOptions
 from tuning.workspace import Workspace
+
+from local_ops import Local
 
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 REQUEST = {"name": "model-faults", "recipeArn": RECIPE, "performHPO": False,
            "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "32", "bptt": "4", "epochs": "2",
                                                            "batch_size": "16", "num_negatives": "32"}}}
 SOLUTION = "arn:aws:personalize:local:000000000000:solution/model-faults"
-QUICK = RunOptions(device="cpu", quiet=True, max_epochs=1)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("model-faults")
     interactions = write_interactions(generate_interactions(n_users=200, n_items=100, seed=8), root / "i.csv")
-    ws = Workspace.at(root / "ws")
-    operations.create_solution(ws, REQUEST)
-    arn = operations.create_solution_version(ws, SOLUTION, interactions, QUICK)["solutionVersionArn"]
-    return {"root": root, "ws": ws, "arn": arn, "interactions": interactions,
-            "model": ws.resolve_version(arn).model}
+    ops = Local(root / "ws", max_epochs=1)
+    ops("CreateSolution", **REQUEST)
+    arn = ops("CreateSolutionVersion", local={"interactions": str(interactions)}, solutionArn=SOLUTION)[
+        "solutionVersionArn"]
+    return {"root": root, "ops": ops, "ws": ops.workspace, "arn": arn, "interactions": interactions,
+            "model": ops.workspace.resolve_version(arn).model}
 
 
 @pytest.fixture()
@@ -109,8 +111,10 @@ def test_the_intact_model_still_loads(model_copy):
 
 # ---- batch jobs -----------------------------------------------------------------------------------------------
 
-def _batch(trained, job_input, job_output, **kwargs):
-    return operations.create_batch_inference_job(trained["ws"], trained["arn"], job_input, job_output, 3, **kwargs)
+def _batch(trained, job_input, job_output, overwrite=False):
+    return trained["ops"]("CreateBatchInferenceJob", local={"overwrite": overwrite}, solutionVersionArn=trained["arn"],
+                          numResults=3, jobInput={"s3DataSource": {"path": str(job_input)}},
+                          jobOutput={"s3DataDestination": {"path": str(job_output)}})
 
 
 def test_hostile_lines_get_their_own_error_and_the_output_is_standard_json(trained, tmp_path):
@@ -118,10 +122,9 @@ def test_hostile_lines_get_their_own_error_and_the_output_is_standard_json(train
     lines = ['{"userId": "1"}', '{"userId": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000,
              '{"userId": "2", "x": NaN}', '{"userId": "3"}']
     job.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "out.jsonl"
-    _batch(trained, job, out)
+    _batch(trained, job, tmp_path / "out")
     strict = [json.loads(ln, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c} in the output"))
-              for ln in out.read_text().splitlines()]
+              for ln in (tmp_path / "out" / "in.jsonl.out").read_text().splitlines()]
     assert [r["error"] is None for r in strict] == [True, False, False, False, True]
     assert "nested more than" in strict[2]["error"] and "NaN" in strict[3]["error"]
 
@@ -132,21 +135,25 @@ def _one_line(tmp_path) -> Path:
     return job
 
 
-def test_job_output_never_replaces_a_device_a_fifo_or_a_symlink(trained, tmp_path):
+def test_job_output_never_replaces_a_fifo_a_socket_a_folder_or_a_symlink(trained, tmp_path):
+    import socket
+
     job = _one_line(tmp_path)
-    fifo = tmp_path / "out.fifo"
-    os.mkfifo(fifo)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    link = tmp_path / "out-link.jsonl"
-    link.symlink_to(victim)
-    for target, kind in ((Path("/dev/null"), "not a regular file"), (fifo, "not a regular file"),
-                         (link, "symbolic link")):
+    outputs = {}
+    for kind, make in (("a FIFO", os.mkfifo), ("a symbolic link", lambda p: p.symlink_to(victim)),
+                       ("a directory", os.mkdir), ("a socket", lambda p: socket.socket(socket.AF_UNIX).bind(str(p)))):
+        folder = tmp_path / kind.split()[-1]
+        folder.mkdir()
+        make(folder / "in.jsonl.out")
+        outputs[kind] = folder
+    for kind, folder in outputs.items():
         for overwrite in (False, True):
             with pytest.raises(InvalidInputException, match=kind):
-                _batch(trained, job, target, overwrite=overwrite)
-    assert Path("/dev/null").is_char_device() and stat_is_fifo(fifo)
-    assert link.is_symlink() and victim.read_text() == "keep me"
+                _batch(trained, job, folder, overwrite=overwrite)
+    assert stat_is_fifo(outputs["a FIFO"] / "in.jsonl.out")
+    assert (outputs["a symbolic link"] / "in.jsonl.out").is_symlink() and victim.read_text() == "keep me"
 
 
 def stat_is_fifo(path: Path) -> bool:
@@ -157,12 +164,12 @@ def stat_is_fifo(path: Path) -> bool:
 
 def test_an_existing_output_is_replaced_only_when_asked(trained, tmp_path):
     job = _one_line(tmp_path)
-    out = tmp_path / "out.jsonl"
+    out = tmp_path / "in.jsonl.out"
     out.write_text("earlier results\n")
     with pytest.raises(ResourceAlreadyExistsException, match="--overwrite"):
-        _batch(trained, job, out)
+        _batch(trained, job, tmp_path)
     assert out.read_text() == "earlier results\n"
-    _batch(trained, job, out, overwrite=True)
+    _batch(trained, job, tmp_path, overwrite=True)
     assert json.loads(out.read_text())["error"] is None
 
 
@@ -182,25 +189,33 @@ def _hold_lock(path: Path) -> subprocess.Popen:
     code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
             "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'{\"solutionVersionArn\": \"x/1\", \"pid\": 1, "
             "\"host\": \"other\"}'); print('locked', flush=True); time.sleep(60)")
+    path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
 
+def _version_record(ws: Workspace, status: str, job: dict) -> None:
+    name = "model-faults/0badc0de"
+    ws.store.create(arns.SOLUTION_VERSION, name, {"name": "model-faults-0badc0de",
+                                                 "solutionVersionArn": SOLUTION + "/0badc0de",
+                                                 "solutionArn": SOLUTION, "status": status}, job=job)
+
+
 def test_a_second_run_on_a_solution_is_refused_while_one_trains(trained, tmp_path):
-    ws = Workspace.at(tmp_path / "ws")
-    operations.create_solution(ws, REQUEST)
+    ops = Local(tmp_path / "ws", max_epochs=1)
+    ws = ops.workspace
+    ops("CreateSolution", **REQUEST)
     # The first run has just claimed its version (CREATE PENDING, no process id anywhere in it) and holds the
     # lock, from another process (think: another host on the shared workspace).
+    _version_record(ws, "CREATE PENDING", {"interactions": str(trained["interactions"].resolve()), "maxEpochs": 1,
+                                           "storage": None, "origin": "cli"})
     pending = ws.version("model-faults", "0badc0de")
-    pending.write_job({"interactions": str(trained["interactions"].resolve()), "maxEpochs": 1, "storage": None})
-    pending.write_describe({"solutionVersionArn": SOLUTION + "/0badc0de", "status": "CREATE PENDING",
-                            "creationDateTime": 9e9, "lastUpdatedDateTime": 9e9})
     before = pending.describe.read_text()
-    holder = _hold_lock(ws.lock_file("model-faults"))
+    holder = _hold_lock(ws.store.lock_file(arns.SOLUTION, "model-faults"))
     try:
-        with pytest.raises(ResourceInUseException, match="in progress.*other"):
-            operations.create_solution_version(ws, SOLUTION, trained["interactions"], QUICK)
+        with pytest.raises(ResourceInUseException, match="in progress.*0badc0de"):
+            ops("CreateSolutionVersion", local={"interactions": str(trained["interactions"])}, solutionArn=SOLUTION)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
@@ -215,26 +230,24 @@ def _interrupted_version(ws: Workspace, interactions: Path, max_epochs: int | No
     data = load_interactions(interactions)
     fit(data.take(service_split(data, 42).train), request.hyperparameters, device="cpu", max_epochs=1,
         checkpoint_dir=version.checkpoint)
-    version.write_job({"interactions": str(interactions.resolve()), "maxEpochs": max_epochs, "storage": None,
-                       "pid": 1, "host": "gone"})
-    version.write_describe({"name": "model-faults-0badc0de", "solutionVersionArn": SOLUTION + "/0badc0de",
-                            "solutionArn": SOLUTION, "status": "CREATE IN_PROGRESS", "creationDateTime": 9e9,
-                            "lastUpdatedDateTime": 9e9})
+    _version_record(ws, "CREATE IN_PROGRESS", {"interactions": str(interactions.resolve()), "maxEpochs": max_epochs,
+                                               "storage": None, "origin": "cli", "pid": 1, "host": "gone"})
     return SOLUTION + "/0badc0de"
 
 
 def test_a_careless_rerun_is_refused_and_the_right_command_still_resumes(trained, tmp_path):
-    ws = Workspace.at(tmp_path / "ws")
-    operations.create_solution(ws, REQUEST)
+    ops = Local(tmp_path / "ws", max_epochs=1)
+    ws = ops.workspace
+    ops("CreateSolution", **REQUEST)
     arn = _interrupted_version(ws, trained["interactions"], max_epochs=None)
     version = ws.resolve_version(arn)
-    job_before = version.job.read_text()
+    record_before = version.describe.read_text()
     with pytest.raises(ResourceInUseException, match="unfinished.*maxEpochs None.*now 1.*same options"):
-        operations.create_solution_version(ws, SOLUTION, trained["interactions"], QUICK)
-    assert version.read_describe()["status"] == "CREATE IN_PROGRESS" and version.job.read_text() == job_before
+        ops("CreateSolutionVersion", local={"interactions": str(trained["interactions"])}, solutionArn=SOLUTION)
+    assert version.describe.read_text() == record_before
     assert (version.checkpoint / "checkpoint.pt").exists()
-    resumed = operations.create_solution_version(ws, SOLUTION, trained["interactions"],
-                                                 RunOptions(device="cpu", quiet=True))
+    resumed = ops("CreateSolutionVersion", local={"interactions": str(trained["interactions"])},
+                  options=RunOptions(device="cpu", quiet=True), solutionArn=SOLUTION)
     assert resumed == {"solutionVersionArn": arn}
     assert version.read_describe()["status"] == "ACTIVE"
     row = version.read_trials()[0]
@@ -246,6 +259,7 @@ def test_a_failed_version_still_names_its_arn(trained, tmp_path):
     bad = tmp_path / "few.csv"
     bad.write_text("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\nu1,i2,1700000060\n")
     with pytest.raises(InvalidInputException, match="Too little data") as info:
-        operations.create_solution_version(trained["ws"], SOLUTION, bad, QUICK)
+        trained["ops"]("CreateSolutionVersion", local={"interactions": str(bad)}, solutionArn=SOLUTION)
     arn = info.value.response["solutionVersionArn"]
-    assert operations.describe_solution_version(trained["ws"], arn)["solutionVersion"]["status"] == "CREATE FAILED"
+    assert trained["ops"]("DescribeSolutionVersion", solutionVersionArn=arn)["solutionVersion"]["status"] == \
+        "CREATE FAILED"

@@ -20,10 +20,9 @@ from hrnn.model import ModelConfig
 from hrnn.recipe import HRNN_RECIPE, HRNNHyperParameters
 from hrnn.synth import generate_interactions, write_interactions
 from hrnn.training import TrainConfig
-from tuning import operations
 from tuning.request import parse_create_solution
-from tuning.solution_version import RunOptions
-from tuning.workspace import Workspace
+
+from local_ops import Local
 
 WALKED = {"hidden_dimension": "37", "bptt": "5", "recency_mask": "false", "session_timeout_minutes": "12.5"}
 REQUEST = {
@@ -44,8 +43,8 @@ def interactions(tmp_path_factory):
 
 def test_four_hyperparameters_walk_from_the_request_to_the_trained_model_typed_once(
         interactions, tmp_path, monkeypatch):
-    workspace = Workspace.at(tmp_path / "ws")
-    arn = operations.create_solution(workspace, REQUEST)["solutionArn"]
+    ops = Local(tmp_path / "ws")
+    workspace = ops.workspace
 
     parsed = Counter()
     original_parse = HyperParameter.parse
@@ -67,8 +66,9 @@ def test_four_hyperparameters_walk_from_the_request_to_the_trained_model_typed_o
 
     monkeypatch.setattr(HyperParameter, "parse", counting_parse)
     monkeypatch.setattr(sv, "fit", spying_fit)
-    version_arn = operations.create_solution_version(
-        workspace, arn, interactions, RunOptions(device="cpu", quiet=True))["solutionVersionArn"]
+    arn = ops("CreateSolution", **REQUEST)["solutionArn"]
+    version_arn = ops("CreateSolutionVersion", local={"interactions": str(interactions)}, solutionArn=arn)[
+        "solutionVersionArn"]
 
     # Typed once: each value given as a string was parsed exactly once on its way to training.
     assert {name: parsed[name] for name in WALKED} == {name: 1 for name in WALKED}
@@ -151,7 +151,7 @@ def test_session_timeout_has_one_rule_applied_at_create_solution(text, tmp_path)
     request = {"name": "timeout", "recipeArn": HRNN_RECIPE.recipe_arn,
                "solutionConfig": {"featureTransformationParameters": {"session_timeout_minutes": text}}}
     with pytest.raises(InvalidInputException) as info:
-        operations.create_solution(Workspace.at(tmp_path), request)
+        Local(tmp_path)("CreateSolution", **request)
     assert "session_timeout_minutes" in info.value.message and text in info.value.message
     assert "(0, 525600]" in info.value.message
     assert not (tmp_path / "solutions").exists()  # nothing registered

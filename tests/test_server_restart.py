@@ -8,10 +8,19 @@ import signal
 import time
 
 from hrnn.synth import generate_interactions, write_interactions
-from tuning.resources.jobs import alive
+from tuning import arns
+from tuning.locks import holder_pid
 from tuning.workspace import Workspace
 
 from server_helpers import INTERACTIONS_SCHEMA, RECIPE_ARN, ROLE_ARN, Server, client, wait_for
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
 
 TINY = {"hidden_dimension": "32", "bptt": "4", "batch_size": "16", "num_negatives": "64"}
 
@@ -20,9 +29,11 @@ def _in_progress(workspace, arn: str, timeout: float = 120) -> int:
     """The pid training the version, once it trains (its describe.json says IN_PROGRESS)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        version = Workspace.at(workspace).resolve_version(arn)
-        described, pid = version.read_describe(), version.read_job().get("pid")
-        if described["status"] == "CREATE IN_PROGRESS" and alive(pid):
+        store = Workspace.at(workspace).store
+        record = store.find(arns.SOLUTION_VERSION, arn)
+        described = record.public
+        pid = holder_pid(store.lock_file(arns.SOLUTION, record.name.split("/")[0]))
+        if described["status"] == "CREATE IN_PROGRESS" and pid is not None and pid == record.private["job"].get("pid"):
             return pid
         assert described["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS"), described
         time.sleep(0.1)

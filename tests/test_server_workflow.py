@@ -21,7 +21,7 @@ import pytest
 from hrnn.artifact import LoadedModel
 from hrnn.evaluation.metrics import SERVICE_METRIC_NAMES
 from hrnn.synth import generate_interactions, write_interactions
-from tuning.resources.contract import input_table, service_model
+from tuning.contract import operation_model, shapes
 from tuning.shapes import validate
 from tuning.workspace import Workspace
 
@@ -228,10 +228,9 @@ def _aws(server, *args: str) -> dict:
     output = json.loads(proc.stdout or "{}")
     service, command = args[0], args[1]
     operation = "".join(part.title() for part in command.split("-"))
-    shapes = input_table() if service == "personalize" else service_model(service)["shapes"]
-    output_shape = service_model(service)["operations"][operation].get("output")
+    output_shape = operation_model(service, operation).get("output")
     if output_shape:
-        validate(shapes, output_shape["shape"], output)
+        validate(shapes(service), output_shape["shape"], output)
     return output
 
 

@@ -235,18 +235,13 @@ def _copy(source, target: Path, loc: Location, member: str, max_bytes: int) -> P
 
 
 def output_target(loc: Location, name: str) -> tuple[str, str]:
-    """(folder, file name) of an output named ``name`` at ``loc``: ``loc`` is the file itself when it is a
-    local path that is neither an existing directory nor ends with ``/``; else the folder it goes into."""
-    if loc.scheme == "s3":
-        return loc.path.rstrip("/"), name
-    if loc.given.endswith("/") or os.path.isdir(loc.path):
-        return loc.path, name
-    return str(Path(loc.path).parent), Path(loc.path).name
+    """(folder, file name) of an output named ``name`` at ``loc``, which names a folder (as the service's
+    ``s3DataDestination`` does; a local one is made if it is missing)."""
+    return (loc.path.rstrip("/") if loc.scheme == "s3" else loc.path), name
 
 
 def write_from(source: Path, loc: Location, name: str, member: str, access: Access, overwrite: bool = False) -> str:
-    """Publish ``source`` as ``name`` at ``loc`` (see :func:`output_target`); return where, as the caller
-    would name it."""
+    """Publish ``source`` as ``name`` in the folder ``loc`` names; return where."""
     folder, file_name = output_target(loc, name)
     if loc.scheme == "s3":
         return _write_s3(source, loc, f"{folder}/{file_name}", member, access)

@@ -35,7 +35,7 @@ from hrnn.errors import ResourceInUseException, ServiceError
 from . import arns, interrupts
 from .lifecycle import ACTIVE, FAILED, IN_PROGRESS, PENDING, STOPPED, STOPPING, UNFINISHED
 from .locks import is_held
-from .request import parse_create_solution
+from .request import typed_request
 from .store import Record, storage_error
 
 _DESCRIBED = ("recipeArn", "performHPO", "performAutoML", "solutionConfig", "datasetGroupArn", "eventType")
@@ -98,7 +98,7 @@ def train_version(ctx, name: str) -> None:
     files = ctx.workspace.version_files(name)
     job = record.private.get("job", {})
     try:
-        request = parse_create_solution(store.get(arns.SOLUTION, files.solution).private["request"])
+        request = typed_request(store.get(arns.SOLUTION, files.solution).private["request"])
         record = store.update(record, {"status": IN_PROGRESS}, {"job": {**job, "pid": os.getpid(),
                                                                          "host": socket.gethostname()}},
                               drop=("failureReason",))

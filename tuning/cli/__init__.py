@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         query = compile_query(args.query) if getattr(args, "query", None) else None
     except ValueError as exc:
-        return _usage(parser, f"Bad value for --query {args.query}: {exc}")
+        return _usage(parser, f"Bad value for --query {args.query[:100]}: {exc}")
     if args.generate_cli_skeleton:
         render(skeleton(command, args.generate_cli_skeleton), "json", sys.stdout)
         return 0
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             render(response, output, sys.stdout, query, command.operation)
         except ValueError as exc:  # --query failed on this response (an unknown function, a type error)
-            return _usage(parser, f"Bad value for --query {args.query}: {exc}")
+            return _usage(parser, f"Bad value for --query {args.query[:100]}: {exc}")
         return 0
     if response is not None:  # what the operation had before it failed (a version's ARN) still goes to stdout
         render(response, output, sys.stdout, query, command.operation)

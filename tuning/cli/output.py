@@ -16,6 +16,7 @@ import json
 from typing import Any, TextIO
 
 FORMATS = ("json", "text", "table")
+MAX_QUERY_NESTING = 200
 
 
 def compile_query(expression: str):
@@ -23,15 +24,27 @@ def compile_query(expression: str):
     import jmespath
     from jmespath.exceptions import JMESPathError
 
+    if expression.count("(") > MAX_QUERY_NESTING or expression.count("[") > MAX_QUERY_NESTING:
+        raise ValueError(f"more than {MAX_QUERY_NESTING} brackets; JMESPath would recurse past its limit")
     try:
         return jmespath.compile(expression)
-    except JMESPathError as exc:
+    except (JMESPathError, RecursionError) as exc:
+        raise ValueError(str(exc).replace("\n", " ")) from None
+
+
+def apply_query(query, response: Any) -> Any:
+    """The query's result; ValueError for what only shows when it runs (an unknown function, a wrong type)."""
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return query.search(response)
+    except (JMESPathError, RecursionError) as exc:
         raise ValueError(str(exc).replace("\n", " ")) from None
 
 
 def render(response: Any, output: str, stream: TextIO, query=None, title: str = "") -> None:
     if query is not None:
-        response = query.search(response)
+        response = apply_query(query, response)
     if output == "text":
         _text(response, stream)
     elif output == "table":

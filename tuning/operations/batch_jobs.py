@@ -2,9 +2,8 @@
 
 CreateBatchInferenceJob records the job (``CREATE PENDING``) and hands it to the runner; the work
 (:func:`run_batch_job`) copies the input in, scores it (:func:`tuning.batch.score_file`) and publishes each
-output where ``jobOutput`` says (:func:`tuning.locations.write_from`: into that folder, or, for a local path
-that is not a folder, as that file). An output that exists is never replaced, except a regular file when
-the hrnn command is given ``--overwrite``.
+output into the ``jobOutput`` folder (:func:`tuning.locations.write_from`), as ``<input name>.out``. An output
+that exists is never replaced, except a regular file when the hrnn command is given ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -82,10 +81,6 @@ def run_batch_job(ctx, name: str) -> None:
         model = ctx.models.load(ctx, record.public["solutionVersionArn"])
         target = Location(*record.private["target"])
         sources = read_into(Location(*record.private["source"]), INPUT, ctx.access, staging / "input", MAX_INPUT_BYTES)
-        if len(sources) > 1 and target.scheme == "local" and not target.given.endswith("/") \
-                and not _is_dir(target):
-            raise InvalidInputException(f"{OUTPUT} {target.given[:200]!r} names a file, but the input is a folder "
-                                        f"of {len(sources)} files; name a folder (ending in '/').")
         (staging / "output").mkdir(parents=True, exist_ok=True)
         for source in sources:
             output = staging / "output" / f"{source.name}.out"
@@ -94,12 +89,6 @@ def run_batch_job(ctx, name: str) -> None:
             ctx.note(f"wrote {summary['records']} records ({summary['errors']} with an error) to {where}")
 
     run_recorded(ctx, arns.BATCH_JOB, name, work)
-
-
-def _is_dir(location: Location) -> bool:
-    import os
-
-    return os.path.isdir(location.path)
 
 
 JOB_KIND = recorded_kind(arns.BATCH_JOB, run_batch_job, "batch inference")

@@ -15,14 +15,14 @@ from .. import arns
 from ..contract import public
 from ..lifecycle import ACTIVE, UNFINISHED
 from ..paging import page
-from ..request import parse_create_solution
+from ..request import typed_request
 from ..workspace import version_summary
 
 _SUMMARY = ("name", "solutionArn", "status", "creationDateTime", "lastUpdatedDateTime", "recipeArn")
 
 
 def create_solution(ctx, request: dict) -> dict:
-    parsed = parse_create_solution(request)  # the whole request first: nothing is written for a bad one
+    parsed = typed_request(request)  # the whole request first: nothing is written for a bad one
     ctx.workspace.ensure()
     solution = {
         "name": parsed.name, "solutionArn": ctx.store.arn(arns.SOLUTION, parsed.name),

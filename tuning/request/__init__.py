@@ -37,7 +37,7 @@ Where both were silent we chose, and document here:
   ``performIncrementalUpdate`` and ``performAutoTraining`` must be false.
 """
 
-from .create_solution import parse_create_solution, parse_event_value_threshold
+from .create_solution import parse_create_solution, parse_event_value_threshold, typed_request
 from .envelope import DEFAULT_SOLUTION_NAME
 from .hpo_config import RANGE_LISTS
 from .loading import load_request
@@ -49,5 +49,5 @@ __all__ = [
     "DEFAULT_MAX_PARALLEL_TRAINING_JOBS", "DEFAULT_MAX_TRAINING_JOBS", "DEFAULT_OBJECTIVE_METRIC",
     "DEFAULT_OBJECTIVE_TYPE", "DEFAULT_SOLUTION_NAME", "HPOConfig", "OBJECTIVE_TYPES", "OFFLINE_METRICS",
     "PARALLEL_TRAINING_JOBS_LIMIT", "RANGE_LISTS", "SearchRange", "SolutionRequest", "TRAINING_JOBS_LIMIT",
-    "load_request", "parse_create_solution", "parse_event_value_threshold",
+    "load_request", "parse_create_solution", "parse_event_value_threshold", "typed_request",
 ]

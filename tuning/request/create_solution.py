@@ -100,3 +100,22 @@ def parse_event_value_threshold(text: str | None, path: str) -> float | None:
     if not math.isfinite(value):
         raise invalid(path, text, expected)
     return value
+
+
+_TYPED: dict[str, SolutionRequest] = {}
+_TYPED_LIMIT = 64
+
+
+def typed_request(request: dict) -> SolutionRequest:
+    """:func:`parse_create_solution`, once per process for a given request: CreateSolution parses it, and the
+    version trained from it later in the same process is given the same typed object (requests are frozen)."""
+    import json
+
+    key = json.dumps(request, sort_keys=True)
+    typed = _TYPED.get(key)
+    if typed is None:
+        typed = parse_create_solution(request)
+        if len(_TYPED) >= _TYPED_LIMIT:
+            _TYPED.clear()
+        _TYPED[key] = typed
+    return typed

@@ -119,6 +119,14 @@ def _yaml(text: str) -> object:
                 self.depth -= 1
             return node
 
+        def construct_mapping(self, node, deep=False):
+            keys = [self.construct_object(key, deep=True) for key, _ in node.value]
+            repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise ValueError(f"YAML key {repeated[0]!r} appears more than once (line {node.start_mark.line + 1}); "
+                                 "give each member once")
+            return super().construct_mapping(node, deep)
+
     try:
         value = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
