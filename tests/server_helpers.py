@@ -97,12 +97,12 @@ def _check_parsed_response(model, parsed, http_response, **_):
 
 def signed(endpoint: str, body: bytes, *, path: str = "/", target: str | None = None, key_id: str = KEY_ID,
            secret: str = SECRET, service: str = "personalize", when: datetime.datetime | None = None,
-           headers: dict | None = None) -> AWSRequest:
+           headers: dict | None = None, region: str = REGION) -> AWSRequest:
     """A request signed by botocore's SigV4 signer (optionally as if at ``when``)."""
     request = AWSRequest(method="POST", url=endpoint + path, data=body, headers={
         "Content-Type": "application/x-amz-json-1.1" if target else "application/json",
         **({"X-Amz-Target": target} if target else {}), **(headers or {})})
-    signer = SigV4Auth(Credentials(key_id, secret), service, REGION)
+    signer = SigV4Auth(Credentials(key_id, secret), service, region)
     if when is None:
         signer.add_auth(request)
     else:

@@ -102,7 +102,7 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
         versions = list((workspace / "solutions" / "cluster-hpo" / "versions").iterdir())
         assert len(versions) == 1
         version = versions[0]
-        described = json.loads((version / "describe.json").read_text())["solutionVersion"]
+        described = json.loads((version / "describe.json").read_text())["public"]
         assert described["status"] == "ACTIVE"
         assert set(described["tunedHPOParams"]["algorithmHyperParameters"]) == {"hidden_dimension", "bptt",
                                                                                 "recency_mask"}

@@ -142,7 +142,7 @@ def test_dockerignore_keeps_the_context_small_but_complete():
                  "hrnn/__pycache__/cli.cpython-310.pyc", ".pytest_cache/v/x", ".hypothesis/examples/x",
                  "hrnn_personalize.egg-info/PKG-INFO", "workspace/x", "runs/x"):
         assert _ignored(path, patterns), f"{path} should not be sent to the Docker daemon"
-    for path in ("pyproject.toml", "tuning/cli.py", "tuning/workspace.py", "data/sample_interactions.csv",
+    for path in ("pyproject.toml", "tuning/cli/__init__.py", "tuning/workspace.py", "data/sample_interactions.csv",
                  "data/requests/hpo_request.json"):
         assert (ROOT / path).exists()
         assert not _ignored(path, patterns), f"{path} is needed in the image"

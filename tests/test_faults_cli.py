@@ -18,7 +18,7 @@ import pytest
 
 from hrnn.synth import generate_interactions, write_interactions
 from tuning import cli
-from tuning.request.envelope import service_shapes
+from tuning.contract import shapes
 from tuning.shapes import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,10 @@ REQUEST = {"name": "cli-faults", "recipeArn": RECIPE, "performHPO": False,
                                                            "batch_size": "16", "num_negatives": "32"}}}
 SOLUTION = "arn:aws:personalize:local:000000000000:solution/cli-faults"
 ERROR_LINE = re.compile(r"^An error occurred \((\w+)\) when calling the (\w+) operation: (.+)$")
+
+
+def service_shapes() -> dict:
+    return shapes("personalize")
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -54,7 +55,7 @@ def _version(tmp_path: Path, trials: list[dict], perform_hpo: bool = True, metri
                "lastUpdatedDateTime": 1.7e9 + 60, "trainingHours": 0.01}
     if tuned:
         version["tunedHPOParams"] = {"algorithmHyperParameters": tuned}
-    version_files.write_describe(version)
+    version_files.describe.write_text(json.dumps({"public": version, "private": {}}))
     if metrics is not None:
         version_files.write_metrics(ARN, metrics)
     version_files.write_trials(trials)

@@ -3,10 +3,8 @@ scores them (linear in the catalogue, with the full sort's order)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -33,43 +31,55 @@ class _SlowModel:
         return [{"itemList": [{"itemId": f"{u}-{i}", "score": 1.0 / (i + 1)} for i in range(k)]} for u in users]
 
 
-def _run(coroutine):
-    return asyncio.run(coroutine)
+def _concurrently(batcher, model, requests: list[tuple[str, int]], first: tuple[str, int] | None = None):
+    """Each request on its own thread (as the endpoint's request threads); ``first`` starts alone and is being
+    scored when the others arrive. Results (or exceptions) in the order of ``[first] + requests``."""
+    results: dict[int, object] = {}
+
+    def ask(i: int, user: str, k: int) -> None:
+        try:
+            results[i] = batcher.recommend(model, user, k)
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            results[i] = exc
+
+    threads = []
+    if first is not None:
+        threads.append(threading.Thread(target=ask, args=(0, *first)))
+        threads[0].start()
+        time.sleep(0.01)  # the first is being scored
+    offset = len(threads)
+    threads += [threading.Thread(target=ask, args=(offset + i, u, k)) for i, (u, k) in enumerate(requests)]
+    for t in threads[offset:]:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return [results[i] for i in range(len(threads))]
 
 
 def test_requests_that_arrive_while_a_batch_is_scored_form_the_next_batch():
     model = _SlowModel()
-    batcher = RecommendationBatcher(ThreadPoolExecutor(1, thread_name_prefix="infer"))
-
-    async def main():
-        first = asyncio.ensure_future(batcher.recommend(model, "u0", 3))
-        await asyncio.sleep(0.01)  # u0 is being scored
-        rest = [batcher.recommend(model, f"u{i}", 2 + i % 3) for i in range(1, 10)]
-        return await asyncio.gather(first, *rest)
-
-    rows = _run(main())
-    assert model.batches == [["u0"], [f"u{i}" for i in range(1, 10)]]
-    assert model.threads == {"infer_0"}  # scored off the event loop
+    batcher = RecommendationBatcher()
+    rows = _concurrently(batcher, model, [(f"u{i}", 2 + i % 3) for i in range(1, 10)], first=("u0", 3))
+    assert model.batches[0] == ["u0"] and sorted(model.batches[1]) == sorted(f"u{i}" for i in range(1, 10))
+    assert len(model.batches) == 2  # the nine that arrived meanwhile were scored together
     for i, row in enumerate(rows):
         assert row["itemList"][0]["itemId"] == f"u{i}-0"
         assert len(row["itemList"]) >= (3 if i == 0 else 2 + i % 3)  # at least what was asked (a prefix)
 
 
 def test_a_batch_is_capped_and_a_failure_reaches_only_its_batch():
-    model = _SlowModel(pause=0.02)
-    batcher = RecommendationBatcher(ThreadPoolExecutor(1), max_batch=4)
-
-    async def main():
-        blocker = asyncio.ensure_future(batcher.recommend(model, "first", 1))
-        await asyncio.sleep(0.005)
-        calls = [batcher.recommend(model, u, 1) for u in ("a", "b", "c", "bad", "d", "e")]
-        results = await asyncio.gather(blocker, *calls, return_exceptions=True)
-        return results
-
-    results = _run(main())
-    assert [len(b) for b in model.batches] == [1, 4, 2]
-    assert all(isinstance(r, ValueError) for r in results[1:5])  # the batch with "bad"
-    assert [r["itemList"][0]["itemId"] for r in (results[0], results[5], results[6])] == ["first-0", "d-0", "e-0"]
+    model = _SlowModel(pause=0.05)
+    batcher = RecommendationBatcher(max_batch=4)
+    users = ["a", "b", "c", "bad", "d", "e"]
+    results = _concurrently(batcher, model, [(u, 1) for u in users], first=("first", 1))
+    assert [len(b) for b in model.batches][0] == 1 and all(len(b) <= 4 for b in model.batches)
+    assert sum(len(b) for b in model.batches) == 7
+    failed = next(b for b in model.batches if "bad" in b)
+    for user, result in zip(["first", *users], results):
+        if user in failed:
+            assert isinstance(result, ValueError)  # the batch with "bad"
+        else:
+            assert result["itemList"][0]["itemId"] == f"{user}-0"
 
 
 @pytest.mark.parametrize("kind", ["softmax", "quantised", "constant"])

@@ -125,3 +125,51 @@ def test_a_missing_or_garbled_credentials_file_is_refused(tmp_path):
     garbled.write_text("aws_access_key_id = x\n")
     with pytest.raises(CredentialsError, match="not an INI file"):
         load_credentials(garbled, environ={})
+
+
+# ---- what a signature must cover (issue 16) -------------------------------------------------------------
+
+def _without(received: Received, *names: str) -> Received:
+    return Received(received.method, received.raw_path,
+                    {k: v for k, v in received.headers.items() if k not in names}, received.body)
+
+
+def test_the_operation_header_must_be_signed_when_it_is_sent():
+    bare = _received(headers={})
+    target_free = _without(bare, "x-amz-target")
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8080/", data=target_free.body,
+                         headers={"Content-Type": "application/x-amz-json-1.1"})
+    from unittest import mock
+
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
+        SigV4Auth(Credentials(KEY, SECRET), "personalize", "eu-west-1").add_auth(request)
+    sent = {"host": ["127.0.0.1:8080"], **{k.lower(): [v] for k, v in request.prepare().headers.items()}}
+    assert _verifier().verify(Received("POST", "/", sent, target_free.body)) == KEY  # no target: nothing to cover
+    replayed = {**sent, "x-amz-target": ["AmazonPersonalize.DeleteSolution"]}  # added after signing
+    kind, message = _fault(Received("POST", "/", replayed, target_free.body))
+    assert kind == "IncompleteSignatureException" and "x-amz-target" in message
+
+
+def test_host_date_and_content_type_must_be_signed():
+    good = _received()
+    auth = good.headers["authorization"][0]
+    for header in ("content-type", "host"):
+        signed_list = auth.split("SignedHeaders=")[1].split(",")[0]
+        narrowed = auth.replace(signed_list, ";".join(h for h in signed_list.split(";") if h != header))
+        kind, message = _fault(Received("POST", "/", {**good.headers, "authorization": [narrowed]}, good.body))
+        assert kind == "IncompleteSignatureException" and header in message, message
+
+
+def test_the_scope_must_name_the_servers_region():
+    kind, message = _fault(_received(), _verifier(region="us-east-1"))
+    assert kind == "InvalidSignatureException" and "region" in message
+    assert _verifier(region="eu-west-1").verify(_received()) == KEY
+
+
+def test_a_signed_payload_hash_must_be_the_bodys():
+    import hashlib
+
+    other = hashlib.sha256(b"another body").hexdigest()
+    received = _received(headers={"X-Amz-Content-SHA256": other})  # signed over the declared hash
+    kind, message = _fault(received)
+    assert kind == "InvalidSignatureException" and "x-amz-content-sha256" in message

@@ -10,9 +10,20 @@ import pytest
 from botocore.loaders import Loader
 
 from hrnn.errors import InvalidInputException
-from tuning.request.envelope import AUTOML_LIFTS_REFUSALS_IN, OVERLAY, REQUEST_SHAPE, service_shapes, table
+from tuning.contract import shapes
+from tuning.contract import table as merged_table
+from tuning.request.envelope import AUTOML_LIFTS_REFUSALS_IN, OVERLAY, REQUEST_SHAPE
 from tuning.shapes import (MAX_DEPTH, NARROWING, ShapeError, compile_pattern, effective_shape, join_path, show,
                            validate)
+
+
+def service_shapes() -> dict:
+    return shapes("personalize")
+
+
+def table(automl: bool = False) -> dict:
+    return merged_table("personalize", automl)
+
 
 SHAPES = {
     "Root": {"type": "structure", "required": ["id"], "members": {
@@ -367,7 +378,7 @@ def test_automl_table_only_lifts_solution_config_refusals():
 
 def test_botocore_model_is_left_untouched():
     before = json.dumps(botocore_shapes(), sort_keys=True)
-    table.cache_clear()
+    merged_table.cache_clear()
     table()
     table(automl=True)
     assert json.dumps(service_shapes(), sort_keys=True) == before

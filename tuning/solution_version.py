@@ -64,7 +64,7 @@ def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
                     latest = store.update(latest, {"status": PENDING}, drop=("failureReason",))
                 return latest, True
             if latest.status in UNFINISHED:
-                raise ResourceInUseException(_unfinished_message(latest, previous, job))
+                raise ResourceInUseException(_unfinished_message(latest, previous, job, ctx.resume_same_command))
         version_id = secrets.token_hex(4)
         name = f"{solution.name}/{version_id}"
         public = {"name": f"{solution.name}-{version_id}", "solutionVersionArn": store.arn(arns.SOLUTION_VERSION, name),
@@ -74,7 +74,10 @@ def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
         return record, False
 
 
-def _unfinished_message(version: Record, previous: dict, job: dict) -> str:
+def _unfinished_message(version: Record, previous: dict, job: dict, resumes: bool) -> str:
+    if not resumes:
+        return (f"Solution {version.public['solutionArn']} already has a version being created ({version.arn}, "
+                f"{version.status}); wait for it or stop it (StopSolutionVersionCreation).")
     if previous.get("origin") != job.get("origin"):
         return (f"Solution version {version.arn} is {version.status}, created through the "
                 f"{'endpoint (hrnn serve)' if previous.get('origin') == 'endpoint' else 'hrnn command'}; it is "

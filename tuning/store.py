@@ -40,6 +40,7 @@ from . import arns
 from .files import read_regular_file, strict_json
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
+SOLUTION_RECORD, VERSION_RECORD = "solution.json", "describe.json"
 _PART = re.compile(rf"{arns.NAME}|{'|'.join(arns.DATASET_TYPES)}")
 _THREAD_LOCK = threading.RLock()
 _HELD = threading.local()
@@ -111,9 +112,9 @@ class Store:
         if kind not in arns.KINDS or not all(_PART.fullmatch(p) for p in parts) or len(parts) > 2:
             raise ValueError(f"not a record name: {kind} {name!r}")  # a bug: names are checked before this
         if kind == arns.SOLUTION:
-            return self.root / "solutions" / name / "solution.json"
+            return self.root / "solutions" / name / SOLUTION_RECORD
         if kind == arns.SOLUTION_VERSION:
-            return self.root / "solutions" / parts[0] / "versions" / parts[1] / "describe.json"
+            return self.root / "solutions" / parts[0] / "versions" / parts[1] / VERSION_RECORD
         return self.root / "resources" / kind / f"{name}.json"
 
     def lock_file(self, kind: str, name: str) -> Path:
@@ -186,9 +187,9 @@ class Store:
     def all(self, kind: str, under: str | None = None) -> list[Record]:
         """Every readable record of a kind (``under``: of one solution's versions), oldest first."""
         if kind == arns.SOLUTION:
-            files = self.root.glob("solutions/*/solution.json")
+            files = self.root.glob(f"solutions/*/{SOLUTION_RECORD}")
         elif kind == arns.SOLUTION_VERSION:
-            files = self.root.glob(f"solutions/{under or '*'}/versions/*/describe.json")
+            files = self.root.glob(f"solutions/{under or '*'}/versions/*/{VERSION_RECORD}")
         else:
             base = self.root / "resources" / kind
             files = base.rglob("*.json") if base.is_dir() else ()

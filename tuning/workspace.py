@@ -28,7 +28,7 @@ from hrnn.atomic import atomic_write_json, atomic_write_text
 from hrnn.errors import InvalidInputException
 
 from . import arns
-from .store import Store, damaged, read_json, storage_error  # noqa: F401 - read here by the report and tests
+from .store import VERSION_RECORD, Store, damaged, read_json, storage_error
 
 DEFAULT_WORKSPACE = "hrnn-workspace"
 SOLUTION_VERSION_MEMBERS = (  # botocore's SolutionVersion; tests/test_faults_cli.py checks it against the model
@@ -59,7 +59,7 @@ class VersionFiles:
 
     @property
     def describe(self) -> Path:  # the record (tuning.store writes it)
-        return self.path / "describe.json"
+        return self.path / VERSION_RECORD
 
     @property
     def metrics(self) -> Path:  # GetSolutionMetrics

@@ -84,19 +84,19 @@ def _synth_options() -> tuple[Option, ...]:
 
 
 def local_commands() -> tuple[Command, ...]:
-    from . import local
+    from .local import generate_data, run, summarize
 
     interactions = Option("interactions", INTERACTIONS_HELP, local=True)
     return (
         Command("run", "Run", "main job: tune the example HPO request on the sample data", (
             Option("request", "CreateSolution request file (default: the example HPO request)", local=True),
-            interactions, *_run_options()), run=local.run),
+            interactions, *_run_options()), run=run),
         Command("summarize", "Summarize", "read an Interactions file and print a dataset summary", (
             interactions, Option("eventType", "keep only events of this EVENT_TYPE", local=True),
             Option("eventValueThreshold", "keep only events with EVENT_VALUE >= this number", local=True)),
-            run=local.summarize),
+            run=summarize),
         Command("generate-data", "GenerateData", "write a synthetic Interactions file", _synth_options(),
-                run=local.generate_data),
+                run=generate_data),
     )
 
 

@@ -12,9 +12,10 @@ import math
 
 from hrnn.recipe import HRNN_RECIPE, RECIPES, Recipe
 
-from ..shapes import invalid
-from . import rules
-from .envelope import DEFAULT_SOLUTION_NAME, check_envelope
+from ..contract import table
+from ..shapes import invalid, validate
+from .rules import automl_performs_hpo, percentile_bounds_ordered, recipe_or_automl
+from .envelope import DEFAULT_SOLUTION_NAME, REQUEST_SHAPE
 from .hpo_config import default_ranges, parse_hpo_config, parse_metric_name
 from .hyperparameters import effective_hyperparameters, parse_fixed_hyperparameters
 from .model import HPOConfig, SolutionRequest
@@ -25,8 +26,8 @@ MAX_THRESHOLD_LENGTH = 256  # botocore's EventValueThreshold; also applied to th
 def parse_create_solution(obj: object) -> SolutionRequest:
     """Validate a CreateSolution request; raise ``InvalidInputException`` (only) when it is not valid."""
     request = check_envelope(obj)
-    rules.recipe_or_automl(request)
-    rules.automl_performs_hpo(request)
+    recipe_or_automl(request)
+    automl_performs_hpo(request)
     config = request.get("solutionConfig") or {}
     common = dict(
         name=request.get("name") or DEFAULT_SOLUTION_NAME,
@@ -41,7 +42,7 @@ def parse_create_solution(obj: object) -> SolutionRequest:
     recipe = lookup_recipe(request["recipeArn"], "recipeArn")
     fixed = parse_fixed_hyperparameters(recipe, config)
     hyperparameters = effective_hyperparameters(recipe, fixed)
-    rules.percentile_bounds_ordered(recipe, hyperparameters, fixed)
+    percentile_bounds_ordered(recipe, hyperparameters, fixed)
     perform_hpo = bool(request.get("performHPO"))
     return SolutionRequest(
         recipe=recipe,
@@ -73,6 +74,14 @@ def _parse_automl(config: dict, common: dict) -> SolutionRequest:
         hpo=HPOConfig(objective_metric=metric, objective_type="Maximize", ranges=default_ranges(recipe, {})),
         **common,
     )
+
+
+def check_envelope(obj: object) -> dict:
+    """Validate the request against the shapes and overlay; return it, now known to be a well-formed object.
+    Under performAutoML the members a recipe run refuses are only shape-checked (see the overlay)."""
+    automl = isinstance(obj, dict) and obj.get("performAutoML") is True
+    validate(table("personalize", automl), REQUEST_SHAPE, obj)
+    return obj  # type: ignore[return-value]
 
 
 def lookup_recipe(arn: str, path: str) -> Recipe:

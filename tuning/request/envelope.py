@@ -6,12 +6,12 @@ service adds is known here the day botocore ships it, and the limits cannot drif
 accepts differently is not scattered through parse functions but listed in :data:`OVERLAY`, one entry per
 member with the reason; :func:`tuning.shapes.validate` walks the merged table. Everything that depends on
 the recipe (hyperparameter names and values, ranges, objectives) or ties members together is checked
-afterwards, by :mod:`.hyperparameters`, :mod:`.hpo_config` and :mod:`.rules`.
+afterwards, by :mod:`.hyperparameters`, :mod:`.hpo_config` and :mod:`.rules`. The overlay is merged with the other
+operations' in :func:`tuning.contract.table`, which :func:`.create_solution.check_envelope` validates against.
 """
 
 from __future__ import annotations
 
-from ..shapes import service_model, validate
 
 REQUEST_SHAPE = "CreateSolutionRequest"
 DEFAULT_SOLUTION_NAME = "hrnn-solution"
@@ -65,22 +65,3 @@ OVERLAY: dict[str, dict] = {
 # Under performAutoML every solutionConfig member but autoMLConfig is ignored, so the members a recipe
 # run refuses are only shape-checked there.
 AUTOML_LIFTS_REFUSALS_IN = "SolutionConfig"
-
-
-def service_shapes() -> dict[str, dict]:
-    """botocore's ``personalize`` shapes (:func:`tuning.shapes.service_model`). Treat as read-only."""
-    return service_model("personalize")["shapes"]
-
-
-def table(automl: bool = False) -> dict[str, dict]:
-    """botocore's shapes with every overlay applied (:func:`tuning.contract.table`)."""
-    from ..contract import table as merged
-
-    return merged("personalize", automl)
-
-
-def check_envelope(obj: object) -> dict:
-    """Validate the request against the table; return it, now known to be a well-formed object."""
-    automl = isinstance(obj, dict) and obj.get("performAutoML") is True
-    validate(table(automl), REQUEST_SHAPE, obj)
-    return obj  # type: ignore[return-value]

@@ -14,7 +14,7 @@ from hrnn.hyperparameters import format_number
 from hrnn.recipe import CATEGORICAL, CONTINUOUS, INTEGER, HyperParameter, Recipe
 
 from ..shapes import invalid, join_path
-from . import rules
+from .rules import bounds_ordered, fixed_or_ranged, parallel_within_total, ranged_once, something_to_tune
 from .model import (DEFAULT_MAX_PARALLEL_TRAINING_JOBS, DEFAULT_MAX_TRAINING_JOBS, DEFAULT_OBJECTIVE_METRIC,
                     DEFAULT_OBJECTIVE_TYPE, OBJECTIVE_TYPES, OFFLINE_METRICS, PARALLEL_TRAINING_JOBS_LIMIT,
                     TRAINING_JOBS_LIMIT, HPOConfig, SearchRange)
@@ -61,7 +61,7 @@ def _parse_resources(resources: dict) -> tuple[int, int]:
     if parallel is None:
         total = DEFAULT_MAX_TRAINING_JOBS if total is None else total
         return total, min(DEFAULT_MAX_PARALLEL_TRAINING_JOBS, total)
-    rules.parallel_within_total(total, parallel, resources["maxParallelTrainingJobs"], path)
+    parallel_within_total(total, parallel, resources["maxParallelTrainingJobs"], path)
     return (DEFAULT_MAX_TRAINING_JOBS if total is None else total), parallel
 
 
@@ -81,8 +81,8 @@ def _parse_ranges(recipe: Recipe, lists: dict, fixed: dict) -> tuple[SearchRange
         for i, item in enumerate(lists.get(list_name) or ()):
             item_path = f"{path}.{list_name}[{i}]"
             search_range = _parse_range(recipe, item, list_type, item_path)
-            rules.ranged_once(search_range, f"{item_path}.name", ranges)
-            rules.fixed_or_ranged(search_range, f"{item_path}.name", fixed)
+            ranged_once(search_range, f"{item_path}.name", ranges)
+            fixed_or_ranged(search_range, f"{item_path}.name", fixed)
             ranges[search_range.hp.name] = (item_path, search_range)
     return tuple(r for _, r in ranges.values())
 
@@ -99,7 +99,7 @@ def _parse_range(recipe: Recipe, item: dict, list_type: str, path: str) -> Searc
         return SearchRange(name, hp, hp.type, values=_parse_categorical_values(hp, item["values"], path))
     low = _parse_bound(hp, item["minValue"], f"{path}.minValue")
     high = _parse_bound(hp, item["maxValue"], f"{path}.maxValue")
-    rules.bounds_ordered(low, high, path)
+    bounds_ordered(low, high, path)
     return SearchRange(name, hp, hp.type, min_value=low, max_value=high)
 
 
@@ -127,7 +127,7 @@ def _parse_categorical_values(hp: HyperParameter, values: list, path: str) -> tu
 def default_ranges(recipe: Recipe, fixed: dict) -> tuple[SearchRange, ...]:
     """Every tunable hyperparameter not fixed by the user, over its documented range."""
     ranges = tuple(_full_range(hp) for hp in recipe.tunable if hp.name not in fixed)
-    rules.something_to_tune(recipe, ranges)
+    something_to_tune(recipe, ranges)
     return ranges
 
 

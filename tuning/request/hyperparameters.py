@@ -17,7 +17,7 @@ from hrnn.hyperparameters import HyperParameterValues
 from hrnn.recipe import ALGORITHM, FEATURIZATION, TRAINING, HyperParameter, Recipe
 
 from ..shapes import invalid, join_path, show
-from . import rules
+from .rules import given_once
 
 # Where each hyperparameter kind may be given.
 ALGORITHM_MAP_KINDS = (ALGORITHM, TRAINING, FEATURIZATION)
@@ -54,7 +54,7 @@ def _parse_parameter_map(recipe: Recipe, params: dict | None, member: str, kinds
     for key, text in (params or {}).items():
         key_path = join_path(path, key)
         hp = _resolve_parameter_name(recipe, key, kinds, path)
-        rules.given_once(hp, key_path, text, fixed)
+        given_once(hp, key_path, text, fixed)
         try:
             value = hp.parse(text)
         except ValueError:
