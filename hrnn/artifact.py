@@ -51,7 +51,7 @@ def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionDa
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
-    h_s, start = HRNNScorer(model, device).user_states(history)
+    h_s, _, start = HRNNScorer(model, device).user_states(history)
     rows = torch.as_tensor(history.seq_users.astype(np.int64))
     user_states = torch.zeros(history.n_users, model.hidden)
     start_states = torch.zeros(history.n_users, model.hidden)

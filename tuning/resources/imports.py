@@ -3,7 +3,7 @@
 CreateDatasetImportJob records the job (``CREATE PENDING``) and hands it to the job runner; the job
 (:func:`run_import_job`, in its own process) goes ``CREATE IN_PROGRESS`` -> ``ACTIVE`` or ``CREATE FAILED``
 with a ``failureReason``. An Interactions import is read and checked as training reads it
-(:func:`hrnn.interactions.read_interactions`), then written as the dataset's new data file: the import alone
+(:func:`hrnn.data.interactions.read_interactions`), then written as the dataset's new data file: the import alone
 (``importMode: FULL``) or the previous data plus the import (``INCREMENTAL``). Data files are never changed
 after they are written, so a solution version training on one is not disturbed by a later import.
 """
@@ -89,7 +89,7 @@ def _write_data(store: Store, dataset: Record, job: str, copies: list, mode: str
     import pyarrow.parquet as pq
 
     from hrnn.atomic import atomic_path
-    from hrnn.interactions import read_interactions
+    from hrnn.data.interactions import read_interactions
 
     tables = [read_interactions(path) for path in copies]
     previous = dataset.private.get("data")

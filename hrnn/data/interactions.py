@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import InvalidInputException
+from ..errors import InvalidInputException
 
 REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP")
 OPTIONAL_COLUMNS = ("EVENT_TYPE", "EVENT_VALUE")
