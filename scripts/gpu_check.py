@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import count_ops, make_data, pad_catalogue, profile_epoch, sync, warmup_subset  # noqa: E402
 from hrnn.atomic import atomic_write_text  # noqa: E402
-from hrnn.data import InteractionData  # noqa: E402
+from hrnn.data import InteractionData, load_dataset, save_dataset  # noqa: E402
 from hrnn.model import ModelConfig  # noqa: E402
 from hrnn.training import EngineSettings, Trainer, TrainConfig  # noqa: E402
 
@@ -237,7 +237,7 @@ def memory(device, smoke: bool, seed: int) -> list[dict]:
 def _child(args) -> int:
     """One of the packed processes: warm up, wait for the others, train for ``--child-seconds``."""
     device = torch.device(args.device if torch.cuda.is_available() else "cpu")
-    data = InteractionData.load(args.child_data)
+    data = load_dataset(args.child_data)
     trainer = _trainer(data, device, hidden=100, batch=64, bptt=32, loss="sampled", negatives=2048 if not args.smoke else 64,
                        seed=args.seed, dropout=0.1, engine="masked")
     trainer.train_epoch(warmup_subset(data, 2_000 if args.smoke else 30_000))
@@ -253,7 +253,7 @@ def packing(device, smoke: bool, seed: int, seconds: float) -> list[dict]:
     data = make_data(3_000 if smoke else 300_000, 1_000 if smoke else 20_000, seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        data.save(Path(tmp) / "data")
+        save_dataset(data, Path(tmp) / "data")
         for count in ((1, 2) if smoke else (1, 2, 3)):
             barrier = Path(tmp) / f"barrier-{count}"
             barrier.mkdir()

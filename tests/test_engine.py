@@ -71,6 +71,17 @@ def test_the_engine_is_chosen_once_from_the_settings_and_the_device():
         Engine.choose(EngineSettings(kind="gpu"), cpu)
 
 
+def test_the_service_reads_the_engine_switches_from_its_environment():
+    from hrnn.errors import InvalidInputException
+    from tuning.run_options import engine_settings
+
+    assert engine_settings({}) == EngineSettings()
+    assert engine_settings({"HRNN_PRECISION": "bf16", "HRNN_CUDA_GRAPHS": "0", "HRNN_FUSED_GRU": "0"}) == \
+        EngineSettings(precision="bf16", cuda_graphs=False, fused_gru=False)
+    with pytest.raises(InvalidInputException, match="HRNN_PRECISION 'fp16' is invalid; expected one of fp32, bf16"):
+        engine_settings({"HRNN_PRECISION": "fp16"})
+
+
 def test_same_seed_gives_bit_identical_training_on_both_engines(data):
     for engine in ("rows", "masked"):
         first = _train(data, engine=engine, loss="sampled", momentum=0.5, epochs=2)
