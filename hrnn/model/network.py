@@ -166,7 +166,9 @@ class HRNN(nn.Module):
         if rows is not None:
             gates = embed_project(self.session_ih, rows.table, items, gaps, rows.dropout, rows.grad)
             return gates.reshape(*items.shape, -1)
-        x = self.dropout(self.item_embedding(items))
+        x = self.item_embedding(items)
+        if self.training:
+            x = self.dropout(x)
         weight = self.session_ih.weight
         flat = x.reshape(-1, self.hidden)
         base = torch.addr(self.session_ih.bias.expand(flat.shape[0], -1), gaps.reshape(-1).to(flat.dtype),
