@@ -4,8 +4,9 @@ The path is vectorised end to end (Arrow compute and numpy; no per-event Python 
 type and value, drop users outside the history-length percentiles, map string ids to dense indices, sort
 each user's events by time (stable, so ties keep file order) and cut sessions at inactivity gaps.
 
-Decisions (the service's Interactions rules, https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html and
-https://docs.aws.amazon.com/personalize/latest/dg/limits.html, and this project's choices where the service is silent):
+Decisions: the service's Interactions rules and minimums
+(https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html,
+https://docs.aws.amazon.com/personalize/latest/dg/limits.html), and this project's choices where the service is silent.
 
 * ``eventType`` keeps rows whose EVENT_TYPE equals it exactly; ``eventValueThreshold`` keeps rows with
   ``EVENT_VALUE >= threshold`` and drops rows without a value (null or NaN).
