@@ -230,7 +230,7 @@ def derive_settings(recipe, part: str) -> Callable[[type], type]:
     defaulting to the recipe's typed default."""
 
     def derive(cls: type) -> type:
-        own = dataclass(frozen=True)(cls)
+        own = cls if "__dataclass_fields__" in cls.__dict__ else dataclass(frozen=True)(cls)
         declared = [hp for hp in recipe.hyperparameters if hp.settings == part]
         fields = [(hp.name, hp.python_type, dataclasses.field(default=getattr(recipe.defaults, hp.name)))
                   for hp in declared]
