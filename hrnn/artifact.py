@@ -168,8 +168,7 @@ class LoadedModel:
 
     def _recommend(self, user_ids: list[str], num_results: int, at_time: float | None) -> list[dict]:
         index = self._user_rows(user_ids)
-        known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
-        rows = np.flatnonzero(known)
+        rows = np.flatnonzero(index >= 0)
         users = torch.as_tensor(index[rows])
         now = time.time() if at_time is None else at_time
         returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
@@ -177,9 +176,10 @@ class LoadedModel:
         return self._item_lists_for(len(user_ids), rows, states, num_results)
 
     def _user_rows(self, user_ids: list[str]) -> np.ndarray:
-        """Each user's row in this model's tables, or -1 for a user it does not know."""
+        """Each user's row in this model's tables, or -1 for a user it has no state of."""
         lookup = self._user_lookup()
-        return np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
+        index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
+        return np.where((index >= 0) & self.known.numpy()[np.maximum(index, 0)], index, -1)
 
     def _item_lists_for(self, n: int, rows: np.ndarray, states: torch.Tensor, num_results: int) -> list[dict]:
         """``n`` answers: rows ``rows`` scored from ``states``, every other one the most popular items."""
@@ -206,11 +206,11 @@ class LoadedModel:
         advance users, and says so."""
         if self.user_level is None:
             raise InvalidInputException(
-                f"This model directory (format {self.info['format_version']}) does not store the user-level "
+                f"This model directory (format {self.info.get('format_version', 1)}) does not store the user-level "
                 f"states that advancing a user's session needs; train the solution version again to get format "
                 f"{FORMAT_VERSION}. It still recommends from the stored states.")
         index = self._user_rows(user_ids)
-        known = torch.as_tensor((index >= 0) & self.known.numpy()[np.maximum(index, 0)])
+        known = torch.as_tensor(index >= 0)
         rows = torch.as_tensor(np.maximum(index, 0))
         zero = torch.zeros(())
         return UserStates(h_s=torch.where(known.unsqueeze(1), self.user_states[rows], zero),
