@@ -63,8 +63,8 @@ def _live(loaded: LoadedModel, data, seqs, cuts) -> UserStates:
 
 def test_advancing_stored_states_event_by_event_equals_recomputing_the_history(world, tmp_path):
     data, model, loaded, seqs, cuts = world
-    new = data.session_start_mask()[np.concatenate([np.arange(c, e) for c, e in zip(cuts, data.user_offsets[seqs + 1])])]
-    assert new.sum() > 20  # sessions timed out and started again among the new events
+    after_cut = np.concatenate([np.arange(c, e) for c, e in zip(cuts, data.user_offsets[seqs + 1])])
+    assert data.session_start_mask()[after_cut].sum() > 20  # sessions timed out and started again among the new events
     assert not loaded.states([data.user_ids[int(data.seq_users[s])].as_py() for s in seqs[-3:]]).has_history.any()
     live = _live(loaded, data, seqs, cuts)
 

@@ -10,8 +10,8 @@ once, before the walk) plus a dozen at the steps where sessions start; every wei
 multiply over the window at the end.
 
 The state rules are those of the masked recurrence (:meth:`hrnn.model.HRNN.advance` with ``masked=True``,
-written with autograd step by step; ``tests/test_recurrence.py`` checks the two agree). The resets are read on the host (the
-CPU path): at each step the user starts zero both states of their slots, and the slots where a new session
+written with autograd step by step; ``tests/test_recurrence.py`` checks the two agree). The resets are read
+on the host: at each step the user starts zero both states of their slots, and the slots where a new session
 of the same user starts run the user-level GRU on the finished session's final state and start from
 ``tanh(W h_u + b)`` (from zero in the session-only model). The session state buffer ``S`` holds at ``S[t]``
 the state step ``t`` continues from, so the prediction states are ``S[1:]``: before a new session, the
