@@ -6,13 +6,18 @@ Layout (every file written atomically)::
     weights.pt        state dict (loaded with ``weights_only=True``)
     items.arrow       item_id, training interaction count (the popularity fallback)
     users.arrow       user_id of every known user
-    user_states.pt    each known user's session state after their whole history, the state their next
-                      session would start from, and the time of their last interaction
+    user_states.pt    each known user's session state after their whole history, their user-level state,
+                      the state their next session would start from, and the time of their last interaction
 
 Recommendations are the top ``numResults`` items by softmax score over all items, like the service's
 GetRecommendations. A request within the session timeout of the user's last interaction continues that
 session; a later one (the usual case for a returning user) is scored from the user's next-session start
 state. A user the model has never seen gets the most popular items instead of an error.
+
+Live sessions (:mod:`hrnn.serving`): :meth:`LoadedModel.states` gives users' stored states,
+:meth:`LoadedModel.advance` moves them on by new events, :meth:`LoadedModel.recommend_states` recommends
+from them. Format 1 directories (before the user-level state was stored) load and recommend as before, but
+cannot advance a user: :meth:`LoadedModel.states` says so (train the solution version again to get format 2).
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ from .errors import InvalidInputException, ResourceNotFoundException
 from .evaluation import HRNNScorer
 from .model import HRNN, ModelConfig
 from .ranking import top_indices
+from .serving import UserStates, advance, query_states
 from .training import atomic_torch_save
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
 RECOMMEND_CHUNK = 256  # users scored at once
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: user_states.pt holds the user-level states (live sessions)
+READABLE_FORMATS = (1, 2)
 
 
 def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionData, train: InteractionData,
@@ -51,20 +58,22 @@ def save_model(directory: str | os.PathLike, model: HRNN, history: InteractionDa
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
-    h_s, start = HRNNScorer(model, device).user_states(history)
+    h_s, h_u, start = HRNNScorer(model, device).user_states(history)
     rows = torch.as_tensor(history.seq_users.astype(np.int64))
     user_states = torch.zeros(history.n_users, model.hidden)
+    user_level = torch.zeros(history.n_users, model.hidden)
     start_states = torch.zeros(history.n_users, model.hidden)
     last_time = torch.zeros(history.n_users, dtype=torch.int64)
     user_states[rows] = h_s.cpu()
+    user_level[rows] = h_u.cpu()
     start_states[rows] = start.cpu()
     last_time[rows] = torch.as_tensor(history.times[history.user_offsets[1:] - 1])
     known = np.zeros(history.n_users, dtype=bool)
     known[history.seq_users] = True
     counts = train.item_counts()
     atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "weights.pt")
-    atomic_torch_save({"states": user_states, "start_states": start_states, "last_time": last_time,
-                       "known": torch.as_tensor(known)}, directory / "user_states.pt")
+    atomic_torch_save({"states": user_states, "user_level_states": user_level, "start_states": start_states,
+                       "last_time": last_time, "known": torch.as_tensor(known)}, directory / "user_states.pt")
     with atomic_path(directory / "items.arrow") as tmp:
         write_ipc(tmp, {"item_id": history.item_ids, "count": counts})
     with atomic_path(directory / "users.arrow") as tmp:
@@ -98,6 +107,7 @@ class LoadedModel:
     last_time: torch.Tensor
     known: torch.Tensor
     info: dict
+    user_level: torch.Tensor | None = None  # the user-level states (format 2; None in a format 1 directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "LoadedModel":
@@ -120,7 +130,7 @@ class LoadedModel:
         if config.n_items != items.num_rows:
             raise _damaged(directory, "model.json's model.n_items disagrees with items.arrow")
         model = _load_weights(directory, config)
-        states = _load_user_states(directory, users.num_rows, config.hidden_dimension)
+        states = _load_user_states(directory, users.num_rows, config.hidden_dimension, info["format_version"])
         counts = items.column("count").to_numpy().copy()
         if (counts < 0).any():
             raise _damaged(directory, "items.arrow has negative counts")
@@ -134,6 +144,7 @@ class LoadedModel:
             last_time=states["last_time"],
             known=states["known"],
             info=info,
+            user_level=states.get("user_level_states"),
         )
 
     def _user_lookup(self) -> dict[str, int]:
@@ -156,27 +167,79 @@ class LoadedModel:
             return self._recommend(user_ids, num_results, at_time)
 
     def _recommend(self, user_ids: list[str], num_results: int, at_time: float | None) -> list[dict]:
+        index = self._user_rows(user_ids)
+        rows = np.flatnonzero(index >= 0)
+        users = torch.as_tensor(index[rows])
+        now = time.time() if at_time is None else at_time
+        returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
+        states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
+        return self._item_lists_for(len(user_ids), rows, states, num_results)
+
+    def _user_rows(self, user_ids: list[str]) -> np.ndarray:
+        """Each user's row in this model's tables, or -1 for a user it has no state of."""
         lookup = self._user_lookup()
         index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
-        known = (index >= 0) & self.known.numpy()[np.maximum(index, 0)]
+        return np.where((index >= 0) & self.known.numpy()[np.maximum(index, 0)], index, -1)
+
+    def _item_lists_for(self, n: int, rows: np.ndarray, states: torch.Tensor, num_results: int) -> list[dict]:
+        """``n`` answers: rows ``rows`` scored from ``states``, every other one the most popular items."""
         k = min(num_results, int(np.count_nonzero(self.item_counts > 0)))
-        out: list[dict] = [{} for _ in user_ids]
-        rows = np.flatnonzero(known)
+        out: list[dict] = [{} for _ in range(n)]
         if len(rows):
-            users = torch.as_tensor(index[rows])
-            now = time.time() if at_time is None else at_time
-            returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
-            states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
             scores, items = self._score_top(states, k)
             for r, item_list in zip(rows, self._item_lists(items, scores)):
                 out[r] = item_list
-        if (~known).any():
+        if len(rows) < n:
             counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
             scores, items = _top((counts / counts.sum()).unsqueeze(0), k)
             popular = self._item_lists(items, scores)[0]
-            for r in np.flatnonzero(~known):
+            others = np.ones(n, dtype=bool)
+            others[rows] = False
+            for r in np.flatnonzero(others):
                 out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
         return out
+
+    # ---- live sessions -----------------------------------------------------------------------------------
+    def states(self, user_ids: list[str]) -> UserStates:
+        """The stored states of these users, as :func:`advance` takes them; a user the model does not know
+        starts as a new user (no history). A format 1 directory stores no user-level states: it cannot
+        advance users, and says so."""
+        if self.user_level is None:
+            raise InvalidInputException(
+                f"This model directory (format {self.info.get('format_version', 1)}) does not store the user-level "
+                f"states that advancing a user's session needs; train the solution version again to get format "
+                f"{FORMAT_VERSION}. It still recommends from the stored states.")
+        index = self._user_rows(user_ids)
+        known = torch.as_tensor(index >= 0)
+        rows = torch.as_tensor(np.maximum(index, 0))
+        zero = torch.zeros(())
+        return UserStates(h_s=torch.where(known.unsqueeze(1), self.user_states[rows], zero),
+                          h_u=torch.where(known.unsqueeze(1), self.user_level[rows], zero),
+                          last_time=torch.where(known, self.last_time[rows], 0), has_history=known)
+
+    def item_indices(self, item_ids: list[str]) -> np.ndarray:
+        """Each item's index in this model, or -1 for an item it does not know."""
+        if getattr(self, "_item_lookup", None) is None:
+            self._item_lookup = {iid: i for i, iid in enumerate(self.item_ids.to_pylist())}
+        lookup = self._item_lookup
+        return np.fromiter((lookup.get(str(i), -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+
+    def advance(self, states: UserStates, items, times) -> UserStates:
+        """The states after one more event of each user (:func:`hrnn.serving.advance`): ``items`` item
+        indices (:meth:`item_indices`; -1 leaves that user as they were), ``times`` epoch seconds."""
+        return advance(self.model, states, items, times, self.info["session_timeout_seconds"])
+
+    @torch.no_grad()
+    def recommend_states(self, states: UserStates, num_results: int = DEFAULT_RESULTS,
+                         at_time: float | None = None) -> list[dict]:
+        """GetRecommendations for users given by their live states, at ``at_time`` (default now): as
+        :meth:`recommend` (the same scoring and top-k); a user without history gets the most popular items."""
+        check_num_results(num_results)
+        with _collector_paused():
+            rows = np.flatnonzero(states.has_history.numpy())
+            now = time.time() if at_time is None else at_time
+            query = query_states(self.model, states.take(rows), now, self.info["session_timeout_seconds"])
+            return self._item_lists_for(len(states), rows, query, num_results)
 
     def _score_top(self, states: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The top ``k`` items of each state and their softmax probabilities over the trained items."""
@@ -184,13 +247,12 @@ class LoadedModel:
         if getattr(self, "_masked_bias", None) is None:
             trained = torch.as_tensor(self.item_counts > 0)
             self._masked_bias = model.item_bias.detach().float().masked_fill(~trained, float("-inf"))
-        weight = model.item_embedding.weight.detach().float()
         scores, items = [], []
         # Small chunks keep the [chunk, n_items] logits in the cache for the passes over them; one buffer.
-        buffer = weight.new_empty(min(RECOMMEND_CHUNK, states.shape[0]), weight.shape[0])
+        buffer = states.new_empty(min(RECOMMEND_CHUNK, states.shape[0]), model.config.n_items, dtype=torch.float32)
         for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
             chunk = states[lo:lo + RECOMMEND_CHUNK].float()
-            logits = torch.addmm(self._masked_bias, chunk, weight.t(), out=buffer[:chunk.shape[0]])
+            logits = model.score(chunk, item_bias=self._masked_bias, out=buffer[:chunk.shape[0]])
             top = top_indices(logits, k)
             probs = torch._softmax(logits, 1, False, out=logits)  # in place: no second [chunk, n_items] tensor
             scores.append(probs.gather(1, top).numpy())
@@ -241,9 +303,9 @@ def _read_model_json(directory: Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _damaged(directory, f"model.json cannot be read ({str(exc)[:200]})") from None
-    if not isinstance(info, dict) or not MODEL_KEYS <= set(info) or info.get("format_version") != FORMAT_VERSION:
-        raise _damaged(directory, f"model.json must have the keys {sorted(MODEL_KEYS)} and format_version "
-                                  f"{FORMAT_VERSION}")
+    if not isinstance(info, dict) or not MODEL_KEYS <= set(info) or info.get("format_version") not in READABLE_FORMATS:
+        raise _damaged(directory, f"model.json must have the keys {sorted(MODEL_KEYS)} and a format_version of "
+                                  f"{READABLE_FORMATS}")
     model = info["model"]
     expected = {f.name for f in fields(ModelConfig)}
     ok = (isinstance(model, dict) and set(model) == expected and _whole(model["n_items"], 1, 1 << 31)
@@ -296,10 +358,10 @@ def _load_weights(directory: Path, config: ModelConfig) -> HRNN:
     return model
 
 
-def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
+def _load_user_states(directory: Path, n_users: int, hidden: int, format_version: int) -> dict:
     path = directory / "user_states.pt"
     try:
-        if path.stat().st_size > 2 * n_users * (2 * hidden * 4 + 9) + (1 << 20):
+        if path.stat().st_size > 2 * n_users * (3 * hidden * 4 + 9) + (1 << 20):
             raise _damaged(directory, "user_states.pt is larger than the users it should hold")
         states = torch.load(path, map_location="cpu", weights_only=True)
     except ResourceNotFoundException:
@@ -308,6 +370,8 @@ def _load_user_states(directory: Path, n_users: int, hidden: int) -> dict:
         raise _damaged(directory, f"user_states.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
     shapes = {"states": ((n_users, hidden), torch.float32), "start_states": ((n_users, hidden), torch.float32),
               "last_time": ((n_users,), torch.int64), "known": ((n_users,), torch.bool)}
+    if format_version >= 2:
+        shapes["user_level_states"] = ((n_users, hidden), torch.float32)
     if not isinstance(states, dict) or not set(shapes) <= set(states) or any(
             not isinstance(states[k], torch.Tensor) or (tuple(states[k].shape), states[k].dtype) != v
             for k, v in shapes.items()):

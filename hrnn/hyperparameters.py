@@ -1,10 +1,16 @@
-"""How a recipe declares a hyperparameter, and the one typed object its values travel in.
+"""How a recipe declares a hyperparameter, the one typed object its values travel in, and the settings
+derived from it.
 
-A hyperparameter is declared once (:class:`HyperParameter`: name, kind, type, default, range). Its value
-is typed once: a wire string (the service sends every value as a string) is parsed by
-:meth:`HyperParameter.parse` when a request is read, and from there on the value lives in a frozen
-:class:`HyperParameterValues` object that the data, model and training settings are derived from. Values
-that are already typed (a searcher's suggestion, a test's setting) are only checked, never re-parsed.
+A hyperparameter is declared once (:class:`HyperParameter`: name, kind, type, default, range, and which
+settings object it belongs to). Its value is typed once: a wire string (the service sends every value as a
+string) is parsed by :meth:`HyperParameter.parse` when a request is read, and from there on the value lives
+in a frozen :class:`HyperParameterValues` object. Values that are already typed (a searcher's suggestion, a
+test's setting) are only checked, never re-parsed.
+
+The data, model and training settings (:class:`Settings`) get a field for every hyperparameter declared
+with their ``settings`` name, made by :func:`derive_settings` from the declaration, with the declared
+default; ``from_hyperparameters`` copies those values from the typed object. So a new hyperparameter is
+its declaration plus its use: nothing is copied by hand.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 ALGORITHM = "algorithm"  # the recipe's documented algorithm hyperparameters
 FEATURIZATION = "featurization"  # documented featurization hyperparameters (and our session timeout)
@@ -24,6 +30,11 @@ CONTINUOUS = "continuous"
 CATEGORICAL = "categorical"
 
 BOOLEAN_VALUES = ("true", "false")
+
+# The settings objects a hyperparameter can belong to (HyperParameter.settings).
+DATA_SETTINGS = "data"  # hrnn.data.DataConfig: filters and sessions
+MODEL_SETTINGS = "model"  # hrnn.model.ModelConfig: the network (saved with a model)
+TRAINING_SETTINGS = "training"  # hrnn.training.TrainConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class HyperParameter:
     min_exclusive: bool = False  # the minimum itself is not allowed: (min, max]
     values: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    settings: str = ""  # DATA_SETTINGS, MODEL_SETTINGS or TRAINING_SETTINGS: where it becomes a field
 
     @property
     def python_type(self) -> type:
@@ -186,3 +198,46 @@ def parse_values(cls: type, declaration: tuple[HyperParameter, ...], defaults: H
     if defaults is None:
         return cls(**values)
     return dataclasses.replace(defaults, **values)
+
+
+class Settings:
+    """Base of the settings objects (``DataConfig``, ``ModelConfig``, ``TrainConfig``): frozen dataclasses
+    whose fields are the class's own (written in the class) plus the hyperparameters declared for it
+    (added by :func:`derive_settings`)."""
+
+    part: ClassVar[str] = ""
+    hyperparameter_names: ClassVar[tuple[str, ...]] = ()
+    own: ClassVar[type]  # the class as written, before the hyperparameters were added
+
+    @classmethod
+    def from_hyperparameters(cls, hp: HyperParameterValues, *args: Any, **own: Any):
+        """Settings with the own fields given (``args`` in field order, or by name) and every hyperparameter
+        field taken from ``hp``."""
+        return cls(*args, **own, **{name: getattr(hp, name) for name in cls.hyperparameter_names})
+
+    @classmethod
+    def for_recipe(cls, recipe) -> type:
+        """The same settings class derived from another recipe's declaration."""
+        return derive_settings(recipe, cls.part)(cls.own)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def derive_settings(recipe, part: str) -> Callable[[type], type]:
+    """Class decorator: the class (a :class:`Settings`) as a frozen dataclass with, after its own fields, a
+    field for every hyperparameter of ``recipe`` declared with ``settings=part``, typed as declared and
+    defaulting to the recipe's typed default."""
+
+    def derive(cls: type) -> type:
+        own = cls if "__dataclass_fields__" in cls.__dict__ else dataclass(frozen=True)(cls)
+        declared = [hp for hp in recipe.hyperparameters if hp.settings == part]
+        fields = [(hp.name, hp.python_type, dataclasses.field(default=getattr(recipe.defaults, hp.name)))
+                  for hp in declared]
+        derived = dataclasses.make_dataclass(
+            cls.__name__, fields, bases=(own,), frozen=True,
+            namespace={"part": part, "own": own, "hyperparameter_names": tuple(hp.name for hp in declared),
+                       "__doc__": cls.__doc__, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        return derived
+
+    return derive

@@ -19,7 +19,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hrnn.data import DataConfig, InteractionData, build_interactions  # noqa: E402
+from hrnn.data import DataConfig, InteractionData, build_interactions, load_dataset  # noqa: E402
 
 # Profiler events that dispatch no computation: views, metadata, allocations, no-op conversions.
 NOT_COMPUTE = frozenset(
@@ -44,19 +44,20 @@ def make_data(events: int, items: int, seed: int = 0) -> InteractionData:
 
 
 def cached_data_path(events: int, items: int, seed: int = 0) -> Path:
-    """Where :func:`make_data`'s result is cached (an :meth:`InteractionData.save` directory), generated first
+    """Where :func:`make_data`'s result is cached (a :func:`hrnn.data.save_dataset` directory), generated first
     in a child process when it is not there yet."""
     path = Path(tempfile.gettempdir()) / "hrnn-bench-data" / f"{events}-{items}-{seed}"
     if not path.exists():
         code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'scripts')!r});"
-                f"from bench_common import make_data; make_data({events}, {items}, {seed}).save({str(path)!r})")
+                f"from bench_common import make_data; from hrnn.data import save_dataset; "
+                f"save_dataset(make_data({events}, {items}, {seed}), {str(path)!r})")
         subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return path
 
 
 def cached_data(events: int, items: int, seed: int = 0) -> InteractionData:
     """:func:`make_data`, generated once in a child process and loaded from a cache directory."""
-    return InteractionData.load(cached_data_path(events, items, seed))
+    return load_dataset(cached_data_path(events, items, seed))
 
 
 def pad_catalogue(data: InteractionData, n_items: int) -> InteractionData:

@@ -42,11 +42,11 @@ SETTINGS = ["64:2048:32", "32:2048:32", "64:0:32", "32:0:32", "64:2048:1"]  # ba
 def run_ours(path: Path, batch: int, negatives: int, bptt: int, epochs: int) -> dict:
     import torch
 
-    from hrnn.data import InteractionData
+    from hrnn.data import load_dataset
     from hrnn.model import ModelConfig
     from hrnn.training import Trainer, TrainConfig
 
-    data = InteractionData.load(path)
+    data = load_dataset(path)
     config = TrainConfig(bptt=bptt, batch_size=batch, num_negatives=negatives, loss="sampled", epochs=epochs,
                          seed=0, device="cpu")
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=100), config)
@@ -84,9 +84,9 @@ def run_gru4rec(path: Path, peer: Path, batch: int, negatives: int, epochs: int)
     sys.path.insert(0, str(peer))
     import gru4rec_pytorch as g4r
 
-    from hrnn.data import InteractionData
+    from hrnn.data import load_dataset
 
-    data = InteractionData.load(path)
+    data = load_dataset(path)
     session = np.repeat(np.arange(data.n_sessions), np.diff(data.session_offsets))
     frame = pd.DataFrame({"SessionId": session, "ItemId": data.items, "Time": data.times})
     clock = _Clock()

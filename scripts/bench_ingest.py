@@ -85,7 +85,7 @@ def _count_rows(path: Path) -> int | None:
 def _load(path: Path, config, profile: bool, stages: dict):
     """(dataset, rows read or None): the timed ingest, per stage when profiling."""
     from hrnn.data import build_interactions, load_interactions
-    from hrnn.interactions import read_interactions
+    from hrnn.data.interactions import read_interactions
 
     if not profile:
         return load_interactions(path, config), None

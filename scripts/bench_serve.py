@@ -49,7 +49,7 @@ def build_workspace(root: Path, items: int, hidden: int, rows: int, seed: int) -
     from hrnn.data import DataConfig, build_interactions
     from hrnn.model import HRNN, ModelConfig
     from hrnn.synth import generate_interactions
-    from hrnn.synth.table import id_strings
+    from hrnn.synth.generate import id_strings
     from tuning import arns
     from tuning.operations import Context, call, inline_runner
     from tuning.request import parse_create_solution

@@ -9,8 +9,8 @@ times ``Trainer.train_epoch`` for ``--epochs`` epochs over all of them. Reported
 * events/s (wall) and events per CPU-second of the process;
 * operations per window, counted with ``torch.profiler`` over the windows of a short profiled epoch:
   ``dispatched`` (ATen operations called from Python or autograd, views excluded) and ``kernels`` (the
-  leaves: about what a GPU would launch), on the path this device runs and on the sync-free path CUDA
-  runs (``--sync-free`` runs it for the timing too);
+  leaves: about what a GPU would launch), on the engine this device runs and on the masked engine CUDA
+  runs (``--masked`` runs it for the timing too);
 * the output layer's share of the machine's GEMM rate. The output layer (session states against in-batch
   targets plus the shared sampled negatives) costs ``3 * 2 * hidden * (batch + negatives)`` FLOPs per event,
   forward and backward; the script times fp32 matrix multiplies of the same shapes (forward ``S @ E^T``,
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import (cached_data, count_ops, pad_catalogue, peak_rss_bytes, profile_epoch, sync,  # noqa: E402
                           warmup_subset)
 from hrnn.model import ModelConfig  # noqa: E402
-from hrnn.training import Trainer, TrainConfig  # noqa: E402
+from hrnn.training import EngineSettings, Trainer, TrainConfig  # noqa: E402
 
 
 def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float = 0.5) -> dict:
@@ -75,17 +75,17 @@ def matmul_rate(m: int, k: int, n: int, device: torch.device, min_seconds: float
     return out
 
 
-def make_trainer(args, data, sync_free: bool | None = None) -> Trainer:
+def make_trainer(args, data, engine: str = "auto") -> Trainer:
     config = TrainConfig(bptt=args.bptt, batch_size=args.batch, num_negatives=args.negatives, epochs=args.epochs,
                          loss="sampled", seed=args.seed, device=args.device, momentum=args.momentum,
-                         sync_free=sync_free, precision=args.precision)
+                         engine=EngineSettings(kind=engine, precision=args.precision))
     return Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=args.hidden, dropout=args.dropout,
                                       hierarchical=not args.session_only), config)
 
 
-def ops_per_window(args, data, sync_free: bool | None) -> dict:
+def ops_per_window(args, data, engine: str) -> dict:
     """Profiler counts per window over a short epoch (about ``--count-events`` events)."""
-    trainer = make_trainer(args, data, sync_free)
+    trainer = make_trainer(args, data, engine)
     subset = warmup_subset(data, args.count_events)
     trainer.train_epoch(subset)
     events, windows, _ = profile_epoch(trainer, subset, torch.device(args.device))
@@ -103,7 +103,7 @@ def bench(args) -> dict:
     data = pad_catalogue(cached_data(args.events, args.data_items, args.seed), args.items)
     load_seconds = time.perf_counter() - t0
     rss_before = peak_rss_bytes()
-    trainer = make_trainer(args, data, True if args.sync_free else None)
+    trainer = make_trainer(args, data, "masked" if args.masked else "auto")
     trainer.train_epoch(warmup_subset(data, args.warmup_events))
     sync(device)
     epochs, profile_table = [], None
@@ -133,7 +133,7 @@ def bench(args) -> dict:
     result = {
         "device": str(device), "threads": args.threads, "torch": torch.__version__, "hidden": args.hidden,
         "batch": args.batch, "negatives": args.negatives, "bptt": args.bptt, "momentum": args.momentum,
-        "precision": trainer.precision, "sync_free": trainer.sync_free, "events": data.n_events,
+        "precision": trainer.engine.precision, "engine": trainer.engine.name, "events": data.n_events,
         "items": data.n_items, "data_items": args.data_items, "users": data.n_sequences,
         "load_seconds": round(load_seconds, 2), "epochs": epochs, "events_per_second": events_per_second,
         "events_per_cpu_second": sum(e["events_per_cpu_second"] for e in epochs) / len(epochs),
@@ -144,9 +144,9 @@ def bench(args) -> dict:
         "table_bytes": table_bytes, "load_average": os.getloadavg()[0],
     }
     if not args.no_count:
-        result["ops_per_window"] = ops_per_window(args, data, None)
+        result["ops_per_window"] = ops_per_window(args, data, "auto")
         if device.type == "cpu":
-            result["ops_per_window_sync_free"] = ops_per_window(args, data, True)
+            result["ops_per_window_masked"] = ops_per_window(args, data, "masked")
     if profile_table is not None:
         result["profile"] = profile_table
     return result
@@ -155,7 +155,7 @@ def bench(args) -> dict:
 def print_table(r: dict, stream=sys.stdout) -> None:
     rows = [
         ("device / threads", f"{r['device']} / {r['threads']}  ({r['precision']}, "
-                             f"{'sync-free' if r['sync_free'] else 'host-indexed'} recurrence)"),
+                             f"{r['engine']} engine)"),
         ("hidden, batch, negatives, bptt", f"{r['hidden']}, {r['batch']}, {r['negatives']}, {r['bptt']}"),
         ("events, users, items", f"{r['events']:,}, {r['users']:,}, {r['items']:,} ({r['data_items']:,} generated)"),
     ]
@@ -174,7 +174,7 @@ def print_table(r: dict, stream=sys.stdout) -> None:
         ("peak RSS", f"{r['peak_rss_bytes'] / 2**30:.2f} GiB  (before training {r['rss_before_training_bytes'] / 2**30:.2f}"
                      f" GiB; item tables with Adagrad state {r['table_bytes'] / 2**30:.2f} GiB)"),
     ]
-    for key, label in (("ops_per_window", "ops/window (this path)"), ("ops_per_window_sync_free", "ops/window (CUDA path)")):
+    for key, label in (("ops_per_window", "ops/window (this path)"), ("ops_per_window_masked", "ops/window (CUDA path)")):
         if key in r:
             o = r[key]
             rows.append((label, f"{o['dispatched']:,.0f} dispatched, {o['kernels']:,.0f} kernels  ({o['windows']} windows)"))
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-count", action="store_true", help="skip the operation counts")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--sync-free", action="store_true", help="time the sync-free (CUDA) path on this device")
+    p.add_argument("--masked", action="store_true", help="time the masked (CUDA) engine on this device")
     p.add_argument("--session-only", action="store_true", help="hierarchical=False")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ Ready to run on one H100/H200 in under 5 minutes, without Ray:
 
 Prints a table, writes JSON to ``--out``. Exit code 0 when every agreement check passes, 1 otherwise.
 Without CUDA it prints ``skipped: no CUDA``; ``--smoke`` then runs every part on the CPU at tiny sizes (the
-"CUDA" side is the CPU's sync-free path), to test the script itself.
+"CUDA" side is the masked engine run on the CPU), to test the script itself.
 
     python scripts/gpu_check.py --out gpu_check.json
     python scripts/gpu_check.py --smoke --out /tmp/smoke.json        # anywhere, in seconds
@@ -50,9 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import count_ops, make_data, pad_catalogue, profile_epoch, sync, warmup_subset  # noqa: E402
 from hrnn.atomic import atomic_write_text  # noqa: E402
-from hrnn.data import InteractionData  # noqa: E402
+from hrnn.data import InteractionData, load_dataset, save_dataset  # noqa: E402
 from hrnn.model import ModelConfig  # noqa: E402
-from hrnn.training import Trainer, TrainConfig  # noqa: E402
+from hrnn.training import EngineSettings, Trainer, TrainConfig  # noqa: E402
 
 FP32_TOL = 1e-4
 BF16_TOL = 2e-2
@@ -67,10 +67,10 @@ class _Stop(Exception):
 
 
 def _trainer(data, device, *, hidden, batch, bptt, loss, negatives, seed, precision="fp32", dropout=0.0,
-             hierarchical=True, graphs=True, sync_free=None) -> Trainer:
+             hierarchical=True, graphs=True, engine="auto") -> Trainer:
     config = TrainConfig(bptt=bptt, batch_size=batch, num_negatives=negatives, loss=loss, epochs=AGREE_EPOCHS,
-                         seed=seed, device=str(device), recency_mask=True, precision=precision,
-                         cuda_graphs=graphs, sync_free=sync_free)
+                         seed=seed, device=str(device), recency_mask=True,
+                         engine=EngineSettings(kind=engine, precision=precision, cuda_graphs=graphs))
     model = ModelConfig(n_items=data.n_items, hidden_dimension=hidden, dropout=dropout, hierarchical=hierarchical)
     return Trainer.create(model, config)
 
@@ -103,7 +103,7 @@ def agreement(device: torch.device, smoke: bool, seed: int) -> list[dict]:
         kw = dict(hidden=size["hidden"], batch=size["batch"], bptt=size["bptt"], loss=loss, negatives=negatives,
                   seed=seed, hierarchical=hierarchical)
         cpu = _run(data, torch.device("cpu"), **kw)
-        dev_kw = dict(kw, sync_free=True) if device.type == "cpu" else kw
+        dev_kw = dict(kw, engine="masked") if device.type == "cpu" else kw
         fp32 = _run(data, device, **dev_kw)
         bf16 = _run(data, device, precision="bf16", **dev_kw)
         row = {"case": name, "events": data.n_events, "items": data.n_items, **kw, "cpu_seconds": round(cpu[2], 3),
@@ -122,18 +122,16 @@ def fused_cell_check(device: torch.device) -> dict | None:
     """PyTorch's fused CUDA GRU kernels against the elementwise cell, forward and backward."""
     if device.type != "cuda":
         return None
-    from hrnn.gru import gru_cell
+    from hrnn.model.gru import gru_cell
 
     gen = torch.Generator().manual_seed(0)
     tensors = [torch.randn(*s, generator=gen).to(device).requires_grad_() for s in ((512, 300), (512, 100), (300, 100), (300,))]
     results = {}
-    for flag in ("1", "0"):
-        os.environ["HRNN_FUSED_GRU"] = flag
-        out = gru_cell(*tensors)
+    for fused in (True, False):
+        out = gru_cell(*tensors, fused=fused)
         grads = torch.autograd.grad((out * out).sum(), tensors)
-        results[flag] = [out.detach()] + [g.detach() for g in grads]
-    os.environ.pop("HRNN_FUSED_GRU")
-    diff = max(float((a - b).abs().max()) for a, b in zip(results["1"], results["0"]))
+        results[fused] = [out.detach()] + [g.detach() for g in grads]
+    diff = max(float((a - b).abs().max()) for a, b in zip(results[True], results[False]))
     return {"max_difference": diff, "ok": diff <= 1e-5}
 
 
@@ -186,7 +184,7 @@ def launches(device, smoke: bool, seed: int) -> list[dict]:
     out = []
     for graphs in (True, False):
         trainer = _trainer(data, device, hidden=hidden, batch=batch, bptt=32, loss="sampled", negatives=negatives,
-                           seed=seed, dropout=0.1, graphs=graphs, sync_free=True)
+                           seed=seed, dropout=0.1, graphs=graphs, engine="masked")
         trainer.train_epoch(warmup_subset(data, 2_000 if smoke else 60_000))
         events, windows, wall = profile_epoch(trainer, data, device)
         ops = count_ops(events)
@@ -224,7 +222,7 @@ def memory(device, smoke: bool, seed: int) -> list[dict]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         trainer = _trainer(data, device, hidden=100, batch=512 if not smoke else 16, bptt=32, loss="sampled",
-                           negatives=2048 if not smoke else 64, seed=seed, dropout=0.1, sync_free=True)
+                           negatives=2048 if not smoke else 64, seed=seed, dropout=0.1, engine="masked")
         run = _timed_epoch(trainer, data, 1.0 if smoke else 10.0)
         tables = sum(p.numel() * p.element_size() for p in (trainer.model.item_embedding.weight, trainer.model.item_bias))
         row = {"items": items, "table_bytes": tables, "table_and_adagrad_bytes": 2 * tables,
@@ -239,9 +237,9 @@ def memory(device, smoke: bool, seed: int) -> list[dict]:
 def _child(args) -> int:
     """One of the packed processes: warm up, wait for the others, train for ``--child-seconds``."""
     device = torch.device(args.device if torch.cuda.is_available() else "cpu")
-    data = InteractionData.load(args.child_data)
+    data = load_dataset(args.child_data)
     trainer = _trainer(data, device, hidden=100, batch=64, bptt=32, loss="sampled", negatives=2048 if not args.smoke else 64,
-                       seed=args.seed, dropout=0.1, sync_free=True)
+                       seed=args.seed, dropout=0.1, engine="masked")
     trainer.train_epoch(warmup_subset(data, 2_000 if args.smoke else 30_000))
     Path(args.child_barrier, f"ready-{os.getpid()}").touch()
     while len(list(Path(args.child_barrier).glob("ready-*"))) < args.child_count:
@@ -255,7 +253,7 @@ def packing(device, smoke: bool, seed: int, seconds: float) -> list[dict]:
     data = make_data(3_000 if smoke else 300_000, 1_000 if smoke else 20_000, seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        data.save(Path(tmp) / "data")
+        save_dataset(data, Path(tmp) / "data")
         for count in ((1, 2) if smoke else (1, 2, 3)):
             barrier = Path(tmp) / f"barrier-{count}"
             barrier.mkdir()

@@ -15,8 +15,10 @@ from hrnn.data import (
     DataConfig,
     InteractionData,
     build_interactions,
+    load_dataset,
     load_interactions,
     ranges_to_index,
+    save_dataset,
 )
 from hrnn.errors import InvalidInputException
 
@@ -312,15 +314,15 @@ def assert_same(a: InteractionData, b: InteractionData) -> None:
 def test_save_load_round_trip_and_atomic_replace(tmp_path):
     data = load_interactions(write_csv(tmp_path, enough_rows()))
     target = tmp_path / "saved"
-    data.save(target)
-    loaded = InteractionData.load(target)
+    save_dataset(data, target)
+    loaded = load_dataset(target)
     assert_same(data, loaded)
     assert loaded.summary() == data.summary()
     loaded.weights[0] = 2.0  # loaded arrays are ordinary writable arrays
     # saving a different dataset over it replaces it as a whole, leaving no temporary directories
     subset = data.take(np.array([3, 1]))
-    subset.save(target)
-    assert_same(subset, InteractionData.load(target))
+    save_dataset(subset, target)
+    assert_same(subset, load_dataset(target))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.csv", "saved"]
 
 
@@ -330,16 +332,16 @@ def test_save_refuses_to_replace_other_directories(tmp_path):
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
     with pytest.raises(InvalidInputException, match="refusing"):
-        data.save(precious)
+        save_dataset(data, precious)
     assert (precious / "notes.txt").read_text() == "keep me"
     with pytest.raises(InvalidInputException, match="not a saved dataset"):
-        InteractionData.load(precious)
+        load_dataset(precious)
 
 
 def test_failed_save_leaves_old_dataset(tmp_path, monkeypatch):
     data = load_interactions(write_csv(tmp_path, enough_rows()))
     target = tmp_path / "saved"
-    data.save(target)
+    save_dataset(data, target)
     import hrnn.data.store as hdata
 
     def broken(path, columns):
@@ -347,9 +349,9 @@ def test_failed_save_leaves_old_dataset(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hdata, "write_ipc", broken)
     with pytest.raises(OSError):
-        data.take(np.array([0])).save(target)
+        save_dataset(data.take(np.array([0])), target)
     monkeypatch.undo()
-    assert_same(data, InteractionData.load(target))
+    assert_same(data, load_dataset(target))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.csv", "saved"]
 
 

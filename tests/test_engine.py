@@ -2,6 +2,7 @@
 the fused GRU cell and losses against autograd, slot filling at large batches, evaluation in blocks, the
 recommendations' top-k, and the GPU check's smoke run."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,10 @@ from hrnn.artifact import top_indices
 from hrnn.data import build_interactions
 from hrnn.evaluation import HRNNScorer, topk_items
 from hrnn.evaluation import protocols
-from hrnn.gru import gru_cell
 from hrnn.model import HRNN, ModelConfig
+from hrnn.model.gru import gru_cell
 from hrnn.synth import generate_interactions
-from hrnn.training import EventTensors, Trainer, TrainConfig, slot_layout
+from hrnn.training import Engine, EngineSettings, EventTensors, Trainer, TrainConfig, slot_layout
 from hrnn.training.layout import slot_fill
 from hrnn.training.loss import MASKED, full_softmax_loss, sampled_softmax_loss
 from hrnn.training.optim import AdagradM
@@ -32,9 +33,9 @@ def data():
     return build_interactions(generate_interactions(n_users=200, n_items=120, seed=5))
 
 
-def _train(data, *, sync_free, loss, hierarchical=True, negatives=32, momentum=0.0, epochs=1):
+def _train(data, *, engine, loss, hierarchical=True, negatives=32, momentum=0.0, epochs=1):
     config = TrainConfig(bptt=5, batch_size=16, num_negatives=negatives, loss=loss, seed=1, device="cpu",
-                         sync_free=sync_free, momentum=momentum)
+                         engine=EngineSettings(kind=engine), momentum=momentum)
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=16, dropout=0.0,
                                          hierarchical=hierarchical), config)
     losses = [trainer.train_epoch(data).loss for _ in range(epochs)]
@@ -44,20 +45,47 @@ def _train(data, *, sync_free, loss, hierarchical=True, negatives=32, momentum=0
 @pytest.mark.parametrize("loss,negatives,hierarchical", [("sampled", 32, True), ("full", 0, True),
                                                          ("sampled", 0, True), ("sampled", 32, False)])
 def test_cuda_code_path_on_the_cpu_matches_the_cpu_path(data, loss, negatives, hierarchical):
-    """The sync-free path (masked recurrence, padded rows, what a CUDA graph captures) computes the same
-    training as the host-indexed CPU path, in fp32."""
-    cpu_losses, cpu = _train(data, sync_free=False, loss=loss, negatives=negatives, hierarchical=hierarchical)
-    gpu_losses, gpu = _train(data, sync_free=True, loss=loss, negatives=negatives, hierarchical=hierarchical)
-    assert cpu.sync_free is False and gpu.sync_free is True
+    """The masked engine (CUDA's: masked recurrence, padded rows, what a CUDA graph captures) computes the
+    same training as the row-wise engine (the CPU's), in fp32."""
+    cpu_losses, cpu = _train(data, engine="auto", loss=loss, negatives=negatives, hierarchical=hierarchical)
+    gpu_losses, gpu = _train(data, engine="masked", loss=loss, negatives=negatives, hierarchical=hierarchical)
+    assert cpu.engine == Engine(torch.device("cpu"), masked=False, precision="fp32", cuda_graphs=False,
+                                fused_gru=False)
+    assert gpu.engine.masked and not gpu.engine.exact_rows and not gpu.engine.cuda_graphs  # no graphs on the CPU
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
     for (name, a), b in zip(cpu.model.named_parameters(), gpu.model.parameters()):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_same_seed_gives_bit_identical_training_on_both_paths(data):
-    for sync_free in (False, True):
-        first = _train(data, sync_free=sync_free, loss="sampled", momentum=0.5, epochs=2)
-        second = _train(data, sync_free=sync_free, loss="sampled", momentum=0.5, epochs=2)
+def test_the_engine_is_chosen_once_from_the_settings_and_the_device():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    on_cuda = Engine.choose(EngineSettings(), cuda)
+    assert on_cuda.masked and on_cuda.cuda_graphs and on_cuda.fused_gru and on_cuda.name == "masked"
+    assert Engine.choose(EngineSettings(), cpu) == Engine(cpu, False, "fp32", False, False)
+    eager = Engine.choose(EngineSettings(cuda_graphs=False, fused_gru=False, precision="bf16"), cuda)
+    assert eager.masked and not eager.cuda_graphs and not eager.fused_gru and eager.precision == "bf16"
+    assert not Engine.choose(EngineSettings(kind="rows"), cuda).masked
+    with pytest.raises(ValueError, match="precision 'fp16' is invalid"):
+        Engine.choose(EngineSettings(precision="fp16"), cpu)
+    with pytest.raises(ValueError, match="kind 'gpu' is invalid"):
+        Engine.choose(EngineSettings(kind="gpu"), cpu)
+
+
+def test_the_service_reads_the_engine_switches_from_its_environment():
+    from hrnn.errors import InvalidInputException
+    from tuning.run_options import engine_settings
+
+    assert engine_settings({}) == EngineSettings()
+    assert engine_settings({"HRNN_PRECISION": "bf16", "HRNN_CUDA_GRAPHS": "0", "HRNN_FUSED_GRU": "0"}) == \
+        EngineSettings(precision="bf16", cuda_graphs=False, fused_gru=False)
+    with pytest.raises(InvalidInputException, match="HRNN_PRECISION 'fp16' is invalid; expected one of fp32, bf16"):
+        engine_settings({"HRNN_PRECISION": "fp16"})
+
+
+def test_same_seed_gives_bit_identical_training_on_both_engines(data):
+    for engine in ("rows", "masked"):
+        first = _train(data, engine=engine, loss="sampled", momentum=0.5, epochs=2)
+        second = _train(data, engine=engine, loss="sampled", momentum=0.5, epochs=2)
         assert first[0] == second[0]
         for a, b in zip(first[1].model.parameters(), second[1].model.parameters()):
             assert torch.equal(a, b)
@@ -65,16 +93,16 @@ def test_same_seed_gives_bit_identical_training_on_both_paths(data):
 
 def test_a_window_updates_only_the_item_rows_it_touches(data):
     config = TrainConfig(bptt=4, batch_size=8, num_negatives=16, loss="sampled", seed=2, device="cpu", momentum=0.9)
-    for sync_free in (False, True):
+    for kind in ("rows", "masked"):
         trainer = Trainer.create(ModelConfig(n_items=data.n_items + 50, hidden_dimension=8),
-                                 TrainConfig(**{**config.to_dict(), "sync_free": sync_free}))
+                                 dataclasses.replace(config, engine=EngineSettings(kind=kind)))
         model = trainer.model
         tensors = EventTensors.build(data, trainer.config, trainer.device)
         plan = trainer.plan_epoch(data, tensors)
         batch = next(plan.windows())
         before = [t.detach().clone() for t in (model.item_embedding.weight, model.item_bias)]
         state = WindowState.zeros(model, plan.batch, trainer.device)
-        WindowStep(model, trainer.optimizer, sync_free=sync_free)(batch, state)
+        WindowStep(model, trainer.optimizer, trainer.engine)(batch, state)
         touched = torch.zeros(model.config.n_items, dtype=torch.bool)
         touched[batch.rows] = True
         for b, a in zip(before, (model.item_embedding.weight, model.item_bias)):
@@ -209,9 +237,9 @@ def test_evaluation_in_blocks_matches_the_whole_sequences(data, monkeypatch):
         lo, hi = data.user_offsets[user], data.user_offsets[user + 1]
         items = torch.as_tensor(data.items[lo:hi].astype(np.int64)).unsqueeze(1)
         sub = data.take(np.array([user]))
-        _, h_s, _ = model.run_window(items, protocols.event_inputs(sub, torch.device("cpu"))[1].unsqueeze(1),
-                                     torch.as_tensor(sub.session_start_mask()).unsqueeze(1),
-                                     torch.as_tensor(sub.user_start_mask()).unsqueeze(1), *model.initial_state(1, "cpu"))
+        gaps = protocols.event_inputs(sub, torch.device("cpu"))[1].unsqueeze(1)
+        _, h_s, _ = model.advance(model.encode(items, gaps), torch.as_tensor(sub.session_start_mask()).unsqueeze(1),
+                                  torch.as_tensor(sub.user_start_mask()).unsqueeze(1), *model.initial_state(1, "cpu"))
     torch.testing.assert_close(blocks[0][user], h_s[0], rtol=1e-5, atol=1e-6)
 
 
@@ -234,9 +262,9 @@ def test_block_top_k_equals_full_top_k_with_ties():
 
 
 def test_bf16_training_runs_and_stays_close_to_fp32(data):
-    fp32, _ = _train(data, sync_free=False, loss="sampled", epochs=2)
+    fp32, _ = _train(data, engine="rows", loss="sampled", epochs=2)
     config = TrainConfig(bptt=5, batch_size=16, num_negatives=32, loss="sampled", seed=1, device="cpu",
-                         precision="bf16")
+                         engine=EngineSettings(precision="bf16"))
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=16, dropout=0.0), config)
     bf16 = [trainer.train_epoch(data).loss for _ in range(2)]
     np.testing.assert_allclose(bf16, fp32, rtol=2e-2)

@@ -15,7 +15,8 @@ import pytest
 import hrnn
 from hrnn.data import DataConfig, load_interactions
 from hrnn.errors import InvalidInputException
-from hrnn.hyperparameters import HyperParameter
+from hrnn.hyperparameters import (CONTINUOUS, INTEGER, MODEL_SETTINGS, TRAINING, TRAINING_SETTINGS,
+                                  HyperParameter)
 from hrnn.model import ModelConfig
 from hrnn.recipe import HRNN_RECIPE, HRNNHyperParameters
 from hrnn.synth import generate_interactions, write_interactions
@@ -104,6 +105,39 @@ def test_settings_defaults_are_the_recipes(cls):
     for name, f in fields.items():
         default = getattr(HRNN_RECIPE.defaults, name)
         assert f.default == default and type(f.default) is type(default), (cls.__name__, name)
+
+
+def test_every_hyperparameter_belongs_to_one_settings_object():
+    homes = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
+    for hp in HRNN_RECIPE.hyperparameters:
+        assert hp.settings in homes, hp.name
+        assert [c for c in homes.values() if hp.name in c.hyperparameter_names] == [homes[hp.settings]], hp.name
+
+
+def test_a_new_hyperparameter_is_its_declaration_plus_its_use():
+    """A declared hyperparameter becomes a typed field of its settings object, with the declared default, and
+    from_hyperparameters carries a request's value into it: no field or line is copied by hand."""
+    scale = HyperParameter("dummy_scale", TRAINING, CONTINUOUS, "2.5", "A test's.", min_value=0.0, max_value=10.0,
+                           settings=TRAINING_SETTINGS)
+    width = HyperParameter("dummy_width", TRAINING, INTEGER, "3", "A test's.", min_value=1, max_value=9,
+                           settings=MODEL_SETTINGS)
+    recipe = dataclasses.replace(HRNN_RECIPE, hyperparameters=HRNN_RECIPE.hyperparameters + (scale, width))
+    Train, Model, Data = (cls.for_recipe(recipe) for cls in (TrainConfig, ModelConfig, DataConfig))
+    fields = {cls: {f.name: f for f in dataclasses.fields(cls)} for cls in (Train, Model, Data)}
+    assert set(fields[Train]) == {f.name for f in dataclasses.fields(TrainConfig)} | {"dummy_scale"}
+    assert set(fields[Model]) == {f.name for f in dataclasses.fields(ModelConfig)} | {"dummy_width"}
+    assert set(fields[Data]) == {f.name for f in dataclasses.fields(DataConfig)}
+    assert fields[Train]["dummy_scale"].default == 2.5 and fields[Train]["dummy_scale"].type is float
+    assert fields[Model]["dummy_width"].default == 3 and fields[Model]["dummy_width"].type is int
+
+    hp = recipe.parse({"dummy_scale": "4", "dummy_width": "7", "bptt": "8"})
+    train = Train.from_hyperparameters(hp, "cpu")
+    assert (train.dummy_scale, train.bptt, train.device) == (4.0, 8, "cpu")
+    model = Model.from_hyperparameters(hp, 100, False)
+    assert (model.dummy_width, model.n_items, model.hierarchical, model.hidden_dimension) == (7, 100, False, 43)
+    assert model.to_dict()["dummy_width"] == 7  # saved with a model, as every model setting is
+    with pytest.raises(ValueError, match="dummy_width = '12': expected an integer in \\[1, 9\\]"):
+        recipe.parse({"dummy_width": "12"})
 
 
 def _library_functions():

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import hrnn.interactions as hio
+import hrnn.data.interactions as hio
 from hrnn.data import DataConfig, load_interactions
 from hrnn.errors import InvalidInputException
-from hrnn.interactions import read_interactions
+from hrnn.data.interactions import read_interactions
 
 HEADER = "USER_ID,ITEM_ID,TIMESTAMP\n"
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hrnn.data import InteractionData
-from hrnn.model import HRNN, ModelConfig, _gru, gap_feature
+from hrnn.model import HRNN, ModelConfig, gap_feature
+from hrnn.model.gru import gru_cell
 from hrnn.training import EventTensors, Trainer, TrainConfig, slot_layout
 
 
@@ -34,6 +35,10 @@ def make_data(users: list[list[list[int]]], gap_in=60, gap_between=7200) -> Inte
         user_ids=pa.array([f"u{i}" for i in range(len(users))]),
         item_ids=pa.array([f"i{i}" for i in range(n_items)]),
     )
+
+
+def _gru(gi, h, layer):
+    return gru_cell(gi, h, layer.weight, layer.bias)
 
 
 def reference_states(model: HRNN, data: InteractionData, user: int) -> list[torch.Tensor]:
@@ -97,9 +102,9 @@ def test_batched_window_equals_one_user_at_a_time(hierarchical, batch):
             idx = layout[lo:lo + 2]
             ev = idx.clamp(min=0)
             present = idx >= 0
-            _, h_s, h_u = model.run_window(tensors.items[ev], tensors.gaps[ev],
-                                           tensors.session_start[ev] | ~present,
-                                           tensors.user_start[ev] | ~present, h_s, h_u)
+            gates = model.encode(tensors.items[ev], tensors.gaps[ev])
+            _, h_s, h_u = model.advance(gates, tensors.session_start[ev] | ~present,
+                                        tensors.user_start[ev] | ~present, h_s, h_u)
             for b in range(idx.shape[1]):
                 if present[-1, b]:
                     torch.testing.assert_close(h_s[b], reference[int(idx[-1, b])], rtol=1e-5, atol=1e-6)
@@ -112,8 +117,8 @@ def test_prediction_state_at_a_session_end_is_the_next_sessions_start_state():
     tensors = EventTensors.build(data, TrainConfig(recency_mask=False), torch.device("cpu"))
     ev = torch.arange(4).unsqueeze(1)
     with torch.no_grad():
-        states, _, _ = model.run_window(tensors.items[ev], tensors.gaps[ev], tensors.session_start[ev],
-                                        tensors.user_start[ev], *model.initial_state(1, torch.device("cpu")))
+        states, _, _ = model.advance(model.encode(tensors.items[ev], tensors.gaps[ev]), tensors.session_start[ev],
+                                     tensors.user_start[ev], *model.initial_state(1, torch.device("cpu")))
         ref = reference_states(model, data, 0)
         h_u = _gru(model.user_ih(ref[1].unsqueeze(0)), torch.zeros(1, 6), model.user_hh)
         start = torch.tanh(model.session_init(h_u))[0]
@@ -151,13 +156,13 @@ def test_bptt_bounds_gradient_flow_and_windows():
     config = TrainConfig(bptt=3, epochs=1, batch_size=1, recency_mask=False, loss="full", seed=0)
     trainer = Trainer.create(ModelConfig(n_items=data.n_items, hidden_dimension=8, dropout=0.0), config)
     seen = []
-    original = trainer.model.recur_rows
+    original = trainer.model.advance
 
-    def spy(gates, ss, us, h_s, h_u):
+    def spy(gates, ss, us, h_s, h_u, **engine):
         seen.append((gates.shape[0], int((~us).sum()), h_s.requires_grad, h_u.requires_grad))
-        return original(gates, ss, us, h_s, h_u)
+        return original(gates, ss, us, h_s, h_u, **engine)
 
-    trainer.model.recur_rows = spy
+    trainer.model.advance = spy
     steps = []
     original_step = trainer.optimizer.step
     trainer.optimizer.step = lambda *a, **k: (steps.append(1), original_step(*a, **k))
@@ -168,16 +173,14 @@ def test_bptt_bounds_gradient_flow_and_windows():
     assert all(not rg_s and not rg_u for _, _, rg_s, rg_u in seen)
     assert len(steps) == 3  # one optimiser step per window
 
-    # Within a window the gradient does reach back bptt-1 steps.
+    # Within a window the gradient does reach back bptt-1 steps, on either recurrence.
     model = trainer.model
     items = torch.tensor([[1], [2], [3]])
-    gates = model.input_gates(items, torch.zeros(3, 1))
-    gates.retain_grad()
-    h = model.initial_state(1, torch.device("cpu"))
-    states = []
-    hs, hu = h
-    for t in range(3):
-        hs, hu, _ = model.step(gates[t], hs, hu, torch.zeros(1, 1), torch.zeros(1, 1))
-        states.append(hs)
-    states[-1].sum().backward()
-    assert gates.grad[0].abs().sum() > 0
+    no_start = torch.zeros(3, 1, dtype=torch.bool)
+    for masked in (False, True):
+        gates = model.encode(items, torch.zeros(3, 1))
+        gates.retain_grad()
+        states, _, _ = model.advance(gates, no_start, no_start, *model.initial_state(1, torch.device("cpu")),
+                                     masked=masked)
+        states[-1].sum().backward()
+        assert gates.grad[0].abs().sum() > 0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hrnn.model import HRNN, ModelConfig
-from hrnn.recurrence import Resets, recur_window
+from hrnn.model.recurrence import Resets, recur_window
 
 
 @pytest.mark.parametrize("hierarchical", [True, False])
@@ -25,8 +25,8 @@ def test_window_recurrence_matches_autograd_through_the_masked_steps(hierarchica
     # An event before a new user has no target: its prediction state is not used, so it gets no weight.
     loss_weight = torch.rand(steps, batch, hidden, dtype=torch.double)
     loss_weight[:-1][torch.from_numpy(user_start[1:])] = 0.0
-    ref, ref_s, ref_u = model.recur_masked(gates, torch.from_numpy(session_start), torch.from_numpy(user_start),
-                                           h_s, h_u)
+    ref, ref_s, ref_u = model.advance(gates, torch.from_numpy(session_start), torch.from_numpy(user_start),
+                                      h_s, h_u, masked=True)
     mine, mine_s, mine_u = recur_window(gates, Resets.from_masks(session_start, user_start, hierarchical), h_s, h_u,
                                         weights, hierarchical)
     torch.testing.assert_close(mine * loss_weight, ref * loss_weight)
@@ -47,8 +47,8 @@ def test_window_recurrence_matches_autograd_through_the_masked_steps(hierarchica
 
 
 def test_evaluation_recurrence_indexes_on_the_states_device():
-    """Evaluation runs ``recur_rows`` on the trainer's device: its reset indices must be there too (the meta
-    device stands in for CUDA; a CPU index on it fails as it would on a GPU)."""
+    """Evaluation runs the row-wise recurrence on the trainer's device: its reset indices must be there too
+    (the meta device stands in for CUDA; a CPU index on it fails as it would on a GPU)."""
     with torch.device("meta"):
         model = HRNN(ModelConfig(n_items=50, hidden_dimension=8))
     session_start, user_start = np.zeros((4, 3), bool), np.zeros((4, 3), bool)
@@ -56,6 +56,6 @@ def test_evaluation_recurrence_indexes_on_the_states_device():
     session_start[2, 1] = True  # a new session of the same user: the user-level GRU runs on that row
     gates, h = torch.empty(4, 3, 24, device="meta"), torch.zeros(3, 8, device="meta")
     with torch.no_grad():
-        states, h_s, h_u = model.recur_rows(gates, session_start, user_start, h, h)
+        states, h_s, h_u = model.advance(gates, session_start, user_start, h, h)
     assert states.device.type == h_s.device.type == h_u.device.type == "meta"
     assert states.shape == (4, 3, 8) and h_u.shape == (3, 8)

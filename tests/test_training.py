@@ -78,7 +78,7 @@ def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
     # The scores are the softmax over all (trained) items: they match the model's own top scores.
     h_s, _, h_u = HRNNScorer(model, torch.device("cpu"))._run(data.take(np.array([0])), None)
     state = model.next_session_state(h_s, h_u)
-    logits = model.score_all(state).float().masked_fill(~torch.as_tensor(train.item_counts() > 0), float("-inf"))
+    logits = model.score(state).float().masked_fill(~torch.as_tensor(train.item_counts() > 0), float("-inf"))
     probs = torch.softmax(logits, 1)[0].detach()
     top = torch.argsort(probs, descending=True, stable=True)[:10]
     assert [r["itemId"] for r in rec] == data.item_ids.take(top.numpy()).to_pylist()
@@ -87,7 +87,7 @@ def test_model_directory_round_trip_and_recommendations(data, splits, tmp_path):
     # Within the session timeout the user's last session continues.
     last = int(data.times[data.user_offsets[1] - 1])
     same_session = loaded.recommend([user], 10, at_time=last + 60)[0]["itemList"]
-    continuing = torch.softmax(model.score_all(h_s).float().masked_fill(
+    continuing = torch.softmax(model.score(h_s).float().masked_fill(
         ~torch.as_tensor(train.item_counts() > 0), float("-inf")), 1)[0].detach()
     assert [r["itemId"] for r in same_session] == data.item_ids.take(
         torch.argsort(continuing, descending=True, stable=True)[:10].numpy()).to_pylist()

@@ -1,1 +1,2 @@
-"""Hyperparameter optimisation for aws-hrnn: the CreateSolution request and its Ray Tune search."""
+"""The service around the hrnn library: Amazon Personalize's CreateSolution requests, solution versions
+(training, or HPO on Ray Tune), the workspace, batch jobs, the ``hrnn`` command and the HTTP endpoint."""

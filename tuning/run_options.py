@@ -5,6 +5,7 @@ trains nothing and says ACTIVE."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class RunOptions:
 
     def check(self) -> "RunOptions":
         check_device(self.device)
+        engine_settings()
         if self.max_epochs is not None and (isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int)
                                             or self.max_epochs < 1):
             raise InvalidInputException(f"--max-epochs {self.max_epochs!r} is invalid; expected an integer >= 1.")
@@ -46,6 +48,20 @@ class RunOptions:
     def identity(self) -> dict:
         """What a resumed run must share with the run it resumes (what the results depend on)."""
         return {"maxEpochs": self.max_epochs, "storage": self.storage}
+
+
+def engine_settings(environ=os.environ):
+    """The training engine's switches (:class:`hrnn.training.EngineSettings`), read from the environment
+    here, at the edge (the library reads none): ``HRNN_PRECISION`` (fp32 or bf16), ``HRNN_CUDA_GRAPHS=0``
+    (eager windows), ``HRNN_FUSED_GRU=0`` (no fused GRU kernels)."""
+    from hrnn.training.engine import PRECISIONS, EngineSettings  # torch: only when a run is checked
+
+    precision = environ.get("HRNN_PRECISION", "fp32")
+    if precision not in PRECISIONS:
+        raise InvalidInputException(f"HRNN_PRECISION {precision[:100]!r} is invalid; expected one of "
+                                    f"{', '.join(PRECISIONS)}.")
+    return EngineSettings(precision=precision, cuda_graphs=environ.get("HRNN_CUDA_GRAPHS", "1") != "0",
+                          fused_gru=environ.get("HRNN_FUSED_GRU", "1") != "0")
 
 
 def check_device(device: object) -> None:

@@ -19,7 +19,7 @@ from hrnn.training import CHECKPOINT_NAME, TrainConfig, Trainer, fit
 
 from .progress import EpochProgress
 from .request import SolutionRequest
-from .run_options import RunOptions
+from .run_options import RunOptions, engine_settings
 from .workspace import VersionFiles
 
 
@@ -80,7 +80,7 @@ def _train(request: SolutionRequest, data, version: VersionFiles, options: RunOp
     total = hp.epochs if options.max_epochs is None else min(hp.epochs, options.max_epochs)
     progress = EpochProgress(total, quiet=options.quiet)
     started, started_at = time.perf_counter(), time.time()
-    fitted = fit(train, hp, device=options.device, max_epochs=options.max_epochs,
+    fitted = fit(train, hp, device=options.device, engine=engine_settings(), max_epochs=options.max_epochs,
                  checkpoint_dir=version.checkpoint, on_epoch=progress.epoch)
     progress.close()
     seconds = time.perf_counter() - started

@@ -6,9 +6,7 @@ training, splits and evaluation work on whole arrays at once.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -136,19 +134,6 @@ class InteractionData:
             user_ids=self.user_ids,
             item_ids=self.item_ids,
         )
-
-    # ---- persistence ---------------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write the dataset as Arrow IPC files (see :func:`hrnn.data.store.save_dataset`)."""
-        from .store import save_dataset
-
-        return save_dataset(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> "InteractionData":
-        from .store import load_dataset
-
-        return load_dataset(directory)
 
 
 def ranges_to_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

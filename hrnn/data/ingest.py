@@ -4,7 +4,9 @@ The path is vectorised end to end (Arrow compute and numpy; no per-event Python 
 type and value, drop users outside the history-length percentiles, map string ids to dense indices, sort
 each user's events by time (stable, so ties keep file order) and cut sessions at inactivity gaps.
 
-Decisions (PERSONALIZE.md section 4 and 9 where the service is silent):
+Decisions: the service's Interactions rules and minimums
+(https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html,
+https://docs.aws.amazon.com/personalize/latest/dg/limits.html), and this project's choices where the service is silent.
 
 * ``eventType`` keeps rows whose EVENT_TYPE equals it exactly; ``eventValueThreshold`` keeps rows with
   ``EVENT_VALUE >= threshold`` and drops rows without a value (null or NaN).
@@ -29,43 +31,32 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidInputException
-from ..interactions import read_interactions
-from ..recipe import HRNN_RECIPE, HyperParameterValues
+from ..hyperparameters import DATA_SETTINGS, Settings, derive_settings
+from ..recipe import HRNN_RECIPE
 from .dataset import InteractionData
 from .encode import compact_codes, encode_ids, stable_user_time_order
+from .interactions import read_interactions
 
 MIN_INTERACTIONS = 1000
 FUTURE_TOLERANCE_SECONDS = 2 * 86400  # clocks and time zones; an export is not days ahead of now
 MIN_USERS_WITH_TWO = 25
-_DEFAULTS = HRNN_RECIPE.defaults
 
 
-@dataclass(frozen=True)
-class DataConfig:
+@derive_settings(HRNN_RECIPE, DATA_SETTINGS)
+class DataConfig(Settings):
     """Filtering and featurization settings: the request's eventType and eventValueThreshold, and the
-    recipe's featurization hyperparameters (defaults are the recipe's, already typed and checked)."""
+    recipe's featurization hyperparameters (the history-length percentiles, the session timeout; fields
+    added by :func:`~hrnn.hyperparameters.derive_settings` with the recipe's defaults)."""
 
     event_type: str | None = None
     event_value_threshold: float | None = None
-    min_user_history_length_percentile: float = _DEFAULTS.min_user_history_length_percentile
-    max_user_history_length_percentile: float = _DEFAULTS.max_user_history_length_percentile
-    session_timeout_minutes: float = _DEFAULTS.session_timeout_minutes
     check_minimums: bool = True
-
-    @classmethod
-    def from_hyperparameters(cls, hp: HyperParameterValues, event_type: str | None = None,
-                             event_value_threshold: float | None = None) -> "DataConfig":
-        return cls(event_type=event_type, event_value_threshold=event_value_threshold,
-                   min_user_history_length_percentile=hp.min_user_history_length_percentile,
-                   max_user_history_length_percentile=hp.max_user_history_length_percentile,
-                   session_timeout_minutes=hp.session_timeout_minutes)
 
 
 # ---- building from a table --------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Two families live here, both vectorised (no Python loop per user or per event; at most a loop over K):
 
-1. **Service metrics** (PERSONALIZE.md section 3.2), computed from each test user's top-25 list and the
-   user's relevant (held-out, newest 10%) item set:
+1. **Service metrics**, as the service defines them
+   (https://docs.aws.amazon.com/personalize/latest/dg/working-with-training-metrics.html), computed from each
+   test user's top-25 list and the user's relevant (held-out, newest 10%) item set:
 
    - ``coverage``: unique items in all users' top 25 / ``n_catalog_items``.
    - ``mean_reciprocal_rank_at_25``: mean over users of 1 / (rank of the first relevant item in the top

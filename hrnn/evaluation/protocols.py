@@ -68,10 +68,11 @@ class HRNNScorer(Scorer):
 
     @torch.no_grad()
     def _run(self, data: InteractionData, collect: np.ndarray | None):
-        """Feed every sequence through the model, ``chunk`` sequences at a time, longest first, in blocks of
-        :data:`BLOCK_STEPS` steps: the input projection of a block is one multiply, the recurrence reads the
-        session starts on the host (the user-level GRU runs only where a session starts), and a block runs
-        only the sequences that still have events (a prefix, since they are sorted by length)."""
+        """Feed every sequence through the model's forward (:meth:`HRNN.encode`, :meth:`HRNN.advance`),
+        ``chunk`` sequences at a time, longest first, in blocks of :data:`BLOCK_STEPS` steps: the input
+        projection of a block is one multiply, the row-wise recurrence reads the session starts on the host
+        (the user-level GRU runs only where a session starts), and a block runs only the sequences that still
+        have events (a prefix, since they are sorted by length)."""
         model, dev = self.model, self.device
         model.eval()
         hidden = model.hidden
@@ -97,10 +98,10 @@ class HRNNScorer(Scorer):
                 present = steps < seq_len[None, :n]
                 ev = np.where(present, heads[None, :n] + steps, 0)
                 ev_t = _index(ev, dev)
-                gates = model.gates_from_embeddings(model.item_embedding(items[ev_t]), gaps[ev_t])
+                gates = model.encode(items[ev_t], gaps[ev_t])
                 # Past its end a sequence starts nothing, so its user state stays as it was.
-                states, h_s, h_u = model.recur_rows(gates, session_start[ev] & present, user_start[ev] & present,
-                                                    h_s, h_u)
+                states, h_s, h_u = model.advance(gates, session_start[ev] & present, user_start[ev] & present,
+                                                 h_s, h_u)
                 last = seq_len[:n] - 1 - b0
                 ends = np.flatnonzero(last < len(steps))
                 finals[_index(seqs[ends], dev)] = states[_index(last[ends], dev), _index(ends, dev)]
@@ -110,12 +111,12 @@ class HRNNScorer(Scorer):
             finals_u[_index(seqs[:h_u.shape[0]], dev)] = h_u
         return finals, collected, finals_u
 
-    def user_states(self, data):
-        """Each sequence's session state after its whole history, and the state its next session would
-        start from (what a model directory stores per user)."""
+    def user_states(self, data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each sequence's session state and user-level state after its whole history, and the state its next
+        session would start from (what a model directory stores per user)."""
         h_s, _, h_u = self._run(data, None)
         with torch.no_grad():
-            return h_s, self.model.next_session_state(h_s, h_u)
+            return h_s, h_u, self.model.next_session_state(h_s, h_u)
 
     def final_states(self, data, query_times=None):
         """A query within the session timeout continues the user's last session; a later one (a returning
@@ -124,7 +125,7 @@ class HRNNScorer(Scorer):
             return self._run(data, None)[0]
         if self.session_timeout_seconds is None:
             raise ValueError("HRNNScorer needs session_timeout_seconds to score queries at given times")
-        h_s, start = self.user_states(data)
+        h_s, _, start = self.user_states(data)
         last = data.times[data.user_offsets[1:] - 1]
         new_session = torch.as_tensor(np.asarray(query_times) - last > self.session_timeout_seconds).to(self.device)
         return torch.where(new_session.unsqueeze(1), start, h_s)
@@ -134,7 +135,7 @@ class HRNNScorer(Scorer):
 
     @torch.no_grad()
     def scores(self, states):
-        scores = self.model.score_all(states.to(self.device)).float()
+        scores = self.model.score(states.to(self.device)).float()
         if self.item_mask is not None:
             scores = scores.masked_fill(~self.item_mask.to(scores.device), float("-inf"))
         return scores

@@ -42,17 +42,15 @@ What is planted (see :func:`describe_planted_structure` for the README paragraph
    uniformly random items, 1-3 s apart, clicks only.
 
 Layout (each stage draws from its stream in a fixed order; the order is part of the seeded output):
-``generate`` drives ``catalogue`` -> ``users`` -> ``sessions`` -> ``timeline`` -> ``walks`` -> ``trend``
--> ``events`` -> ``table``; ``robots`` and ``sizing`` serve several stages, ``truth`` gathers the hidden
-state, ``cli`` is ``python -m hrnn.synth``.
+:func:`generate_interactions` (``generate.py``, with the table and the planted truth) draws the hidden
+structure (``structure.py``: the catalogue, then the users, then their sessions), then the events
+(``events.py``: timestamps, item walks, drift, types and values), then the table; ``cli.py`` is
+``python -m hrnn.synth``.
 """
 
 from .cli import main
-from .constants import SCHEMA, START_TIMESTAMP
-from .generate import generate_interactions
-from .sizing import expected_rows_per_user
-from .table import write_interactions
-from .truth import PlantedTruth, describe_planted_structure
+from .generate import PlantedTruth, describe_planted_structure, generate_interactions, write_interactions
+from .structure import SCHEMA, START_TIMESTAMP, expected_rows_per_user
 
 __all__ = [
     "SCHEMA",

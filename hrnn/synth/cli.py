@@ -8,9 +8,7 @@ import time
 import pyarrow.compute as pc
 
 from ..errors import InvalidInputException
-from .generate import generate_interactions
-from .table import write_interactions
-from .truth import describe_planted_structure
+from .generate import describe_planted_structure, generate_interactions, write_interactions
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from ..evaluation import HRNNScorer, evaluate_service
 from ..hyperparameters import HyperParameterValues
 from ..model import ModelConfig
 from .config import TrainConfig
+from .engine import EngineSettings
 from .layout import EventTensors
 from .trainer import EpochStats, Trainer
 
@@ -44,11 +45,12 @@ class FitResult:
 
 def fit(train: InteractionData, hyperparameters: HyperParameterValues, *, validation: Validation | None = None,
         checkpoint_dir: str | Path | None = None, hierarchical: bool = True, device: str = "auto",
-        on_epoch: Callable[[dict, Trainer], None] | None = None, max_epochs: int | None = None) -> FitResult:
+        engine: EngineSettings = EngineSettings(), on_epoch: Callable[[dict, Trainer], None] | None = None,
+        max_epochs: int | None = None) -> FitResult:
     """Train on ``train``; after each epoch score ``validation`` (service metrics), checkpoint, and call
     ``on_epoch(record, trainer)``. A run with a checkpoint in ``checkpoint_dir`` resumes after its last epoch."""
     hp = hyperparameters
-    config = TrainConfig.from_hyperparameters(hp, device)
+    config = TrainConfig.from_hyperparameters(hp, device, engine)
     trainer = Trainer.create(ModelConfig.from_hyperparameters(hp, train.n_items, hierarchical), config)
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if checkpoint is not None and checkpoint.exists():

@@ -2,19 +2,18 @@
 however many kernels it runs.
 
 A window (:class:`~hrnn.training.window.WindowStep`: forward, loss, backward, the optimiser's update) has
-fixed shapes on the sync-free path and reads nothing back from the device, so it can be captured once and
+fixed shapes on the masked engine and reads nothing back from the device, so it can be captured once and
 replayed for every window of the epoch: each replay copies the window's inputs into the captured input
 buffers and launches the graph. As PyTorch's whole-network capture recipe asks, the first windows of an
 epoch run eagerly on a side stream (they are ordinary training windows), then one window is captured (a
 capture does not run anything) and replayed. Dropout draws from the default CUDA generator, which graphs
 advance on every replay. If a capture fails the epoch goes on eagerly (and says so once).
 
-Set ``HRNN_CUDA_GRAPHS=0`` (or ``TrainConfig(cuda_graphs=False)``) to run every window eagerly.
+``EngineSettings(cuda_graphs=False)`` (the service: ``HRNN_CUDA_GRAPHS=0``) runs every window eagerly.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 
@@ -26,16 +25,12 @@ from .window import WindowState, WindowStep
 WARMUP_WINDOWS = 3
 
 
-def graphs_enabled(device: torch.device, requested: bool) -> bool:
-    return requested and device.type == "cuda" and os.environ.get("HRNN_CUDA_GRAPHS", "1") != "0"
-
-
 class WindowRunner:
-    """Runs an epoch's windows: eagerly, or (CUDA, sync-free) by replaying one captured window."""
+    """Runs an epoch's windows: eagerly, or (the engine's ``cuda_graphs``) by replaying one captured window."""
 
-    def __init__(self, step: WindowStep, state: WindowState, use_graphs: bool):
+    def __init__(self, step: WindowStep, state: WindowState):
         self.step, self.state = step, state
-        self.use_graphs = use_graphs and step.sync_free
+        self.use_graphs = step.engine.cuda_graphs
         self.done = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: WindowBatch | None = None

@@ -31,7 +31,7 @@ class EventTensors:
     def build(cls, data: InteractionData, config: TrainConfig, device: torch.device) -> "EventTensors":
         user_start = data.user_start_mask()
         # Every event predicts the user's next one: within a session from the session state, across a
-        # session boundary from the next session's start state (see HRNN.run_window).
+        # session boundary from the next session's start state (see HRNN.advance).
         target = np.full(data.n_events, -1, dtype=np.int64)
         has_next = ~user_start[1:]
         target[:-1][has_next] = data.items[1:][has_next]

@@ -2,15 +2,16 @@
 
 Each of ``batch_size`` slots walks its users' events in time order, one user after another (users are
 assigned to slots longest first, so the slots stay busy until the end of the epoch); the state of a slot is
-reset exactly where a session or a user starts (see :meth:`HRNN.recur_masked`). Every ``bptt`` steps the loss of the
+reset exactly where a session or a user starts (see :meth:`HRNN.advance`). Every ``bptt`` steps the loss of the
 window is back-propagated, the optimiser steps and the carried states are detached, so gradients flow
 through at most ``bptt`` consecutive events.
 
 An epoch is prepared in chunks of many windows (:mod:`hrnn.training.plan`: the events' inputs and targets,
 the negatives, the item rows each window touches); a window (:mod:`hrnn.training.window`) gathers just
-those rows of the item tables and updates just those rows, so its cost does not grow with the catalogue. On
-CUDA a window is one CUDA graph replay (:mod:`hrnn.training.graphs`) and the inner loop never synchronises
-with the device.
+those rows of the item tables and updates just those rows, so its cost does not grow with the catalogue. How
+a window is computed is the trainer's :class:`~hrnn.training.engine.Engine`, chosen once from the settings
+and the device: on CUDA a window is one CUDA graph replay (:mod:`hrnn.training.graphs`) and the inner loop
+never synchronises with the device.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..atomic import atomic_path
 from ..data import InteractionData
 from ..model import HRNN, ModelConfig
 from .config import TrainConfig, resolve_device
-from .graphs import WindowRunner, graphs_enabled
+from .engine import Engine
+from .graphs import WindowRunner
 from .layout import EventTensors, slot_layout
 from .optim import AdagradM
 from .plan import EpochPlan, Sampling
@@ -54,10 +56,12 @@ class Trainer:
     config: TrainConfig
     device: torch.device
     optimizer: AdagradM = field(init=False)
+    engine: Engine = field(init=False)
     epoch: int = 0
     history: list = field(default_factory=list)
 
     def __post_init__(self):
+        self.engine = Engine.choose(self.config.engine, self.device)
         if self.device.type == "cpu":
             tune_malloc()
         self.model.to(self.device)
@@ -68,15 +72,6 @@ class Trainer:
         """A new model, initialised from ``config.seed``."""
         torch.manual_seed(config.seed)
         return cls(model=HRNN(model_config), config=config, device=resolve_device(config.device))
-
-    @property
-    def sync_free(self) -> bool:
-        """The masked, graph-friendly recurrence: on CUDA, or where the config asks for it."""
-        return self.device.type == "cuda" if self.config.sync_free is None else bool(self.config.sync_free)
-
-    @property
-    def precision(self) -> str:
-        return os.environ.get("HRNN_PRECISION", self.config.precision)
 
     def num_negatives(self, n_items: int) -> int:
         """Sampled negatives per window on top of the in-batch targets (none for a small catalogue's auto)."""
@@ -92,7 +87,7 @@ class Trainer:
         sampling = Sampling.build(data.item_counts(), cfg.sample_alpha, tensors, self.device)
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.epoch)
         return EpochPlan(tensors, layout, cfg.bptt, sampling, num_negatives=self.num_negatives(data.n_items),
-                         full_softmax=cfg.loss == "full", exact_rows=not self.sync_free,
+                         full_softmax=cfg.loss == "full", exact_rows=self.engine.exact_rows,
                          generator=generator, device=self.device)
 
     # ---- one epoch ------------------------------------------------------------------------------------
@@ -103,9 +98,8 @@ class Trainer:
         plan = self.plan_epoch(data, tensors)
         model.train()
         state = WindowState.zeros(model, plan.batch, dev)
-        step = WindowStep(model, self.optimizer, sync_free=self.sync_free, precision=self.precision,
-                          full_softmax=plan.full)
-        runner = WindowRunner(step, state, graphs_enabled(dev, self.config.cuda_graphs))
+        step = WindowStep(model, self.optimizer, self.engine, full_softmax=plan.full)
+        runner = WindowRunner(step, state)
         started = time.perf_counter()
         for w, batch in enumerate(plan.windows()):
             runner(batch)

@@ -1,26 +1,25 @@
 """One training window: gather the touched item rows, run ``bptt`` steps, the loss, backward, the update.
 
-The same function runs eagerly on the CPU and is captured whole as a CUDA graph on a GPU
-(:mod:`hrnn.training.graphs`): it reads nothing back from the device on the sync-free path, allocates its
-state up front, and keeps everything it carries between windows (the slots' states, the epoch's loss sums)
-in tensors it updates in place.
+The model computes through its public forward (:meth:`~hrnn.model.HRNN.encode` on the window's gathered
+item rows, :meth:`~hrnn.model.HRNN.advance` with the engine's recurrence); the loss scores the window's
+targets and negatives from those rows. The same function runs eagerly on the CPU and is captured whole as a
+CUDA graph on a GPU (:mod:`hrnn.training.graphs`): on the masked engine it reads nothing back from the
+device, allocates its state up front, and keeps everything it carries between windows (the slots' states,
+the epoch's loss sums) in tensors it updates in place.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 
-from ..model import HRNN, Deferred
+from ..model import HRNN, Deferred, ItemRows
 from .dropout import dropout, dropout_mask
-from .inputs import embed_project
+from .engine import Engine
 from .loss import full_softmax_loss, sampled_softmax_loss
 from .optim import AdagradM
 from .plan import WindowBatch
-
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -40,25 +39,13 @@ class WindowState:
 
 
 class WindowStep:
-    """``step(batch, state)`` trains on one window.
-
-    ``sync_free``: the masked recurrence (:meth:`HRNN.recur_masked`; CUDA, and what a CUDA graph captures)
-    instead of the row-wise one that reads the start masks on the host (:meth:`HRNN.recur_rows`; CPU).
-    ``precision``: ``fp32``, or ``bf16`` autocast for the embedding projection and the recurrence; the
-    output layer and the loss always run in fp32 (bf16 would quantise the logits to 8 significant bits).
+    """``step(batch, state)`` trains on one window, as the :class:`~hrnn.training.engine.Engine` says: its
+    recurrence, and its precision (``bf16`` autocast for the input projection and the recurrence; the
+    output layer and the loss always run in fp32, as bf16 would quantise the logits to 8 significant bits).
     """
 
-    def __init__(self, model: HRNN, optimizer: AdagradM, *, sync_free: bool, precision: str = "fp32",
-                 full_softmax: bool = False):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision {precision!r} is invalid; expected one of {PRECISIONS}")
-        self.model, self.optimizer = model, optimizer
-        self.sync_free, self.precision, self.full = sync_free, precision, full_softmax
-
-    def _autocast(self, device: torch.device):
-        if self.precision == "bf16":
-            return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
-        return contextlib.nullcontext()
+    def __init__(self, model: HRNN, optimizer: AdagradM, engine: Engine, full_softmax: bool = False):
+        self.model, self.optimizer, self.engine, self.full = model, optimizer, engine, full_softmax
 
     def __call__(self, b: WindowBatch, state: WindowState) -> None:
         model, opt = self.model, self.optimizer
@@ -73,15 +60,11 @@ class WindowStep:
         deferred = Deferred()
         p = model.config.dropout
         steps, batch = b.items.shape
-        with self._autocast(weight.device):
-            mask = dropout_mask((steps * batch, model.hidden), p, weight.device)
-            gates = embed_project(model.session_ih, table, b.items, b.gaps, mask, grad_rows).reshape(steps, batch, -1)
-            if self.sync_free:
-                pred, h_s, h_u = model.recur_masked(gates, b.session_start, b.user_start, state.h_s, state.h_u,
-                                                    deferred)
-            else:
-                pred, h_s, h_u = model.recur_rows(gates, b.session_start.numpy(), b.user_start.numpy(),
-                                                  state.h_s, state.h_u)
+        with self.engine.autocast():
+            rows = ItemRows(table, grad_rows, dropout_mask((steps * batch, model.hidden), p, weight.device))
+            gates = model.encode(b.items, b.gaps, rows)
+            pred, h_s, h_u = self.engine.advance(model, gates, b.session_start, b.user_start, state.h_s, state.h_u,
+                                                 deferred)
             pred = dropout(pred, p)
         pred = pred.float()
         if self.full:

@@ -7,7 +7,8 @@ The request's ``hpoConfig`` maps onto Tune one to one:
   ``categoricalHyperParameterRanges`` -> ``tune.choice(values)`` (wire strings, ``"true"``/``"false"``).
 * ``maxNumberOfTrainingJobs`` -> ``num_samples`` (trials in all); ``maxParallelTrainingJobs`` ->
   ``max_concurrent_trials`` (an upper bound: concurrency is also limited by the cluster's resources).
-* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``precision_at_25``, ``max``; PERSONALIZE.md 3.3).
+* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``precision_at_25``, ``max``: the
+  objective of the service's only documented HPO example).
 
 Decisions (where the service is silent):
 
@@ -43,7 +44,7 @@ Decisions (where the service is silent):
 * **Time.** A trial's ``seconds`` is its wall time inside the trial function (data preparation, training
   and validation scoring), carried across retries through the checkpoint (work an attempt lost after its
   last checkpoint is not counted; actor start-up is not counted); ``trainingHours`` is the sum over trials
-  / 3600 (PERSONALIZE.md 8: wall-clock hours summed over trials).
+  / 3600 (wall-clock hours summed over trials: this project's reading of the service's ``trainingHours``).
 * **Output.** Tune's console reporter is off; unless ``quiet``, one line per trial result, and after each
   finished trial ``k/N trials`` with the best objective so far and an ETA, go to ``progress_stream``.
 """

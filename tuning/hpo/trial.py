@@ -17,6 +17,8 @@ from hrnn.data.splits import HPOSplits
 from hrnn.hyperparameters import HyperParameterValues
 from hrnn.training import CHECKPOINT_NAME, Validation, fit
 
+from ..run_options import engine_settings
+
 TRIAL_STATE_NAME = "trial_state.json"  # next to checkpoint.pt in every reported checkpoint
 
 
@@ -151,7 +153,8 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
             }, epoch)
 
         outcome = fit(splits.training_data(data), base.replace(**params), validation=Validation(data, splits.validation),
-                      checkpoint_dir=workdir, on_epoch=on_epoch, device=device, max_epochs=max_epochs)
+                      checkpoint_dir=workdir, on_epoch=on_epoch, device=device, engine=engine_settings(),
+                      max_epochs=max_epochs)
         if outcome.trainer.epoch == restored_from and last_result is not None:
             # Restored from a checkpoint that was already the last epoch (the driver died between the last
             # report and the trial's end): report that result again so the trial ends with it.

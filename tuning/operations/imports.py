@@ -88,7 +88,7 @@ def _checked_table(path, shown: str):
     import numpy as np
 
     from hrnn.data.ingest import check_timestamps
-    from hrnn.interactions import read_interactions
+    from hrnn.data.interactions import read_interactions
 
     try:
         table = read_interactions(path)

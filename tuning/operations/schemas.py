@@ -2,8 +2,7 @@
 
 A schema is checked when it is created (JSON, an Avro ``record`` with uniquely named, flat fields of the
 types the service allows) and against a dataset type when a dataset uses it (the type's required fields
-with their types, as the service's dataset schema documentation lists them:
-https://docs.aws.amazon.com/personalize/latest/dg/custom-datasets-and-schemas.html).
+with their types: https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html).
 """
 
 from __future__ import annotations

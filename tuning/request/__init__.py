@@ -15,8 +15,8 @@ Layout, one job per module:
 * :mod:`.create_solution`: the order in which they run; :mod:`.model`: the typed result;
   :mod:`.loading`: reading the JSON.
 
-The rules are the service's (PERSONALIZE.md section 2) plus this project's decisions (section 9).
-Where both were silent we chose, and document here:
+The rules are the service's (CreateSolution: https://docs.aws.amazon.com/personalize/latest/dg/API_CreateSolution.html)
+plus this project's decisions where the service is silent, documented here:
 
 * JSON ``null`` counts as an absent member. ``name`` and ``datasetGroupArn`` are optional here (the
   service requires them); ``name`` defaults to ``hrnn-solution``.

@@ -2,8 +2,11 @@
 
 Why: the envelope only knows that a range has a name and numeric bounds, and that resources are strings.
 Which names may be ranged, in which list, within which bounds, which metric an objective may name and how
-many jobs may run are the recipe's and this project's facts (PERSONALIZE.md 3.2, 3.3, 9). Rules that tie
-two members together live in :mod:`.rules`; this module calls them where they apply.
+many jobs may run are the recipe's and this project's facts (the metrics:
+https://docs.aws.amazon.com/personalize/latest/dg/working-with-training-metrics.html; HPO:
+https://docs.aws.amazon.com/personalize/latest/dg/customizing-solution-config-hpo.html; the rest this
+project's choices). Rules that tie two members together live in :mod:`.rules`; this module calls them where
+they apply.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ microseconds on a CPU, a kernel launch on a GPU) than to compute. Here the forwa
 multiply plus five fused elementwise operations and the backward is written out by hand:
 
 * on CUDA the elementwise parts are PyTorch's fused GRU kernels (``aten::_thnn_fused_gru_cell`` and its
-  backward: one kernel each way, the kernels ``nn.GRUCell`` uses), unless ``HRNN_FUSED_GRU=0``;
-* elsewhere (and with ``HRNN_FUSED_GRU=0``) the same arithmetic as a few composite operations
+  backward: one kernel each way, the kernels ``nn.GRUCell`` uses), unless the caller asks otherwise
+  (``fused=False``: the training engine's ``fused_gru`` setting);
+* elsewhere (and with ``fused=False``) the same arithmetic as a few composite operations
   (``lerp``, ``addcmul``, ``tanh_backward``, ``sigmoid_backward``).
 
 The weight gradient of the recurrent multiply can be *deferred* (:class:`DeferredGrad`): the backward of
@@ -17,20 +18,9 @@ weight's gradient, instead of one small multiply (and an accumulation) per step.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 _aten = torch.ops.aten
-
-
-def fused_kernels_enabled(device: torch.device) -> bool:
-    """PyTorch's fused GRU kernels exist for CUDA only; ``HRNN_FUSED_GRU=0`` turns them off."""
-    return device.type == "cuda" and os.environ.get("HRNN_FUSED_GRU", "1") != "0"
-
-
-def _fused(h: torch.Tensor) -> bool:
-    return h.is_cuda and fused_kernels_enabled(h.device)
 
 
 class DeferredGrad:
@@ -65,7 +55,7 @@ class DeferredGrad:
 def elementwise_forward(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, rz: torch.Tensor | None = None,
                         n: torch.Tensor | None = None, out: torch.Tensor | None = None):
     """A GRU step after its two multiplies: the new state, the reset and update gates ``rz`` and the
-    candidate ``n``, into the given buffers when there are any (:mod:`hrnn.recurrence` keeps a window's)."""
+    candidate ``n``, into the given buffers when there are any (:mod:`hrnn.model.recurrence` keeps a window's)."""
     hidden = h.shape[1]
     rz = torch.add(gi[:, :2 * hidden], gh[:, :2 * hidden], out=rz).sigmoid_()
     n = torch.addcmul(gi[:, 2 * hidden:], rz[:, :hidden], gh[:, 2 * hidden:], out=n).tanh_()
@@ -95,9 +85,8 @@ def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 class _GRUCell(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, gi, h, weight, bias, deferred):
+    def forward(ctx, gi, h, weight, bias, deferred, fused):
         gh = torch.addmm(_as(bias, h.dtype), h, _as(weight, h.dtype).t())
-        fused = _fused(h)
         if fused:
             out, workspace = _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())
             ctx.save_for_backward(h, weight, workspace)
@@ -118,10 +107,10 @@ class _GRUCell(torch.autograd.Function):
         d_h = torch.addmm(d_h, d_gh, _as(weight, d_gh.dtype))
         if ctx.deferred is not None:
             ctx.deferred.record(d_gh, h)
-            return d_gi, d_h, None, None, None
+            return d_gi, d_h, None, None, None, None
         d_w = d_gh.t().mm(h) if ctx.needs_input_grad[2] else None
         d_b = d_gh.sum(0) if ctx.needs_input_grad[3] else None
-        return d_gi, d_h, d_w, d_b, None
+        return d_gi, d_h, d_w, d_b, None, None
 
 
 class _Linear(torch.autograd.Function):
@@ -146,11 +135,13 @@ def linear(x: torch.Tensor, layer: torch.nn.Linear, deferred: DeferredGrad | Non
 
 
 def gru_cell(gi: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-             deferred: DeferredGrad | None = None) -> torch.Tensor:
-    """One GRU step from precomputed input gates ``gi`` = ``x W_ih^T + b_ih`` ([B, 3H]) and state ``h``."""
+             deferred: DeferredGrad | None = None, fused: bool = True) -> torch.Tensor:
+    """One GRU step from precomputed input gates ``gi`` = ``x W_ih^T + b_ih`` ([B, 3H]) and state ``h``.
+    ``fused``: PyTorch's fused GRU kernels where they exist (CUDA)."""
+    fused = fused and h.is_cuda
     if not torch.is_grad_enabled():
         gh = torch.addmm(_as(bias, h.dtype), h, _as(weight, h.dtype).t())
-        if _fused(h):
+        if fused:
             return _aten._thnn_fused_gru_cell(gi.contiguous(), gh, h.contiguous())[0]
         return elementwise_forward(gi, gh, h)[0]
-    return _GRUCell.apply(gi, h, weight, bias, deferred)
+    return _GRUCell.apply(gi, h, weight, bias, deferred, fused)

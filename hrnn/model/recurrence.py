@@ -1,5 +1,5 @@
-"""A window of the HRNN recurrence (:meth:`hrnn.model.HRNN.recur_rows`) as one autograd node, with the
-backward through time written out by hand.
+"""A window of the HRNN's row-wise recurrence (:meth:`hrnn.model.HRNN.advance`) as one autograd node, with
+the backward through time written out by hand.
 
 Written with autograd, every step of the session GRU, and every session start's user-level GRU and session
 initialisation, is a handful of autograd nodes; at this model's sizes the bookkeeping of those nodes (and
@@ -9,8 +9,9 @@ operations per step for the session GRU (its elementwise derivatives are compute
 once, before the walk) plus a dozen at the steps where sessions start; every weight gradient is one
 multiply over the window at the end.
 
-The state rules are those of :meth:`hrnn.model.HRNN.recur_masked`. The resets are read on the host (the
-CPU path): at each step the user starts zero both states of their slots, and the slots where a new session
+The state rules are those of the masked recurrence (:meth:`hrnn.model.HRNN.advance` with ``masked=True``,
+written with autograd step by step; ``tests/test_recurrence.py`` checks the two agree). The resets are read
+on the host: at each step the user starts zero both states of their slots, and the slots where a new session
 of the same user starts run the user-level GRU on the finished session's final state and start from
 ``tanh(W h_u + b)`` (from zero in the session-only model). The session state buffer ``S`` holds at ``S[t]``
 the state step ``t`` continues from, so the prediction states are ``S[1:]``: before a new session, the

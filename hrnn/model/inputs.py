@@ -1,5 +1,5 @@
-"""A training window's inputs as one autograd node: the item rows' embeddings, input dropout, the time-gap
-feature and the session GRU's input projection.
+"""A training window's inputs as one autograd node (:meth:`hrnn.model.HRNN.encode` with ``rows``): the item
+rows' embeddings, input dropout, the time-gap feature and the session GRU's input projection.
 
 Through autograd these are a gather, a dropout mask, an outer product for the gap column and a multiply,
 and their backward zero-fills a table-sized gradient for the gather alone. Here the embeddings and the gap
@@ -10,8 +10,21 @@ gradient buffer (``grad_rows``, shared with the loss: whole rows, the bias colum
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass
+class ItemRows:
+    """The item rows a training window touches, as :meth:`hrnn.model.HRNN.encode` reads them: ``table``
+    [U, H] the gathered embedding rows, ``grad`` [U, H + 1] the rows' gradient buffer (embedding, then
+    bias), ``dropout`` the input dropout mask of the window's events (None without dropout)."""
+
+    table: torch.Tensor
+    grad: torch.Tensor
+    dropout: torch.Tensor | None = None
 
 
 class _EmbedProject(torch.autograd.Function):

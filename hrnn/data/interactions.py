@@ -3,7 +3,10 @@
 Every problem with the file becomes an :class:`InvalidInputException` that names the file, the column or
 row, and what was expected, so the CLI never shows a traceback for bad data.
 
-Rules (PERSONALIZE.md section 4, plus this project's decisions where the service is silent):
+Rules: the service's Interactions schema and file format
+(https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html,
+https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html), plus this project's decisions where the
+service is silent.
 
 * The format is sniffed from the content, not the name: Parquet starts with ``PAR1``; anything else must be
   UTF-8 text whose first non-empty line is a CSV header. A gzip-compressed CSV (``.csv.gz``) is read too.
@@ -38,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import InvalidInputException
+from ..errors import InvalidInputException
 
 REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP")
 OPTIONAL_COLUMNS = ("EVENT_TYPE", "EVENT_VALUE")
