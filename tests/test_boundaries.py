@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 REQUEST = {"name": "edges", "recipeArn": RECIPE, "performHPO": False,
-           "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "16", "bptt": "4", "epochs": "1",
+           "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "32", "bptt": "4", "epochs": "1",
                                                            "batch_size": "16", "num_negatives": "16"}}}
 ERROR_LINE = re.compile(r"^An error occurred \((\w+)\) when calling the (\w+) operation: (.+)$")
 FINAL = ("ACTIVE", "CREATE FAILED")

@@ -264,6 +264,7 @@ def test_usage_error_exits_252_without_traceback():
     assert "--solution-version-arn" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_main_job_tunes_the_example_hpo_request_on_the_sample(tmp_path):
     """The README's main job: the SEED HPO request (4 jobs, 2 parallel) on the embedded sample, one epoch
     per trial to keep CI short; it returns tunedHPOParams like DescribeSolutionVersion."""

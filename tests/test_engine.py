@@ -271,6 +271,7 @@ def test_bf16_training_runs_and_stays_close_to_fp32(data):
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_runs_on_the_cpu(tmp_path):
     out = tmp_path / "smoke.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--smoke", "--out", str(out),

@@ -27,6 +27,8 @@ from hrnn.synth import generate_interactions, write_interactions
 from tuning.ray_env import kill_processes, ray_processes
 from tuning.workspace import Workspace
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(sys.executable).with_name("hrnn")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tuning.cli"]
 ROOT = Path(__file__).resolve().parents[1]

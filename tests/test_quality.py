@@ -21,6 +21,8 @@ from hrnn.recipe import HRNN_RECIPE
 from hrnn.synth import generate_interactions
 from hrnn.training import fit
 
+pytestmark = pytest.mark.slow
+
 CPU = torch.device("cpu")
 TINY = HRNN_RECIPE.values(hidden_dimension=32, bptt=8, epochs=4, batch_size=16, num_negatives=64,
                           learning_rate=0.1, seed=7, recency_mask=False)

@@ -650,6 +650,7 @@ def _parse_or_invalid(obj):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON | st.dictionaries(st.sampled_from(FIELD_NAMES), JSON, max_size=6))
+@pytest.mark.slow
 def test_fuzz_arbitrary_json(obj):
     _parse_or_invalid(obj)
 

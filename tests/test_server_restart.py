@@ -7,12 +7,17 @@ import os
 import signal
 import time
 
+import pytest
+
 from hrnn.synth import generate_interactions, write_interactions
 from tuning import arns
 from tuning.locks import holder_pid
 from tuning.workspace import Workspace
 
 from server_helpers import INTERACTIONS_SCHEMA, RECIPE_ARN, ROLE_ARN, Server, client, wait_for
+
+pytestmark = pytest.mark.slow
+
 
 def alive(pid: int) -> bool:
     try:

@@ -28,6 +28,8 @@ from tuning.workspace import Workspace
 from server_helpers import (INTERACTIONS_SCHEMA, KEY_ID, RECIPE_ARN, REGION, ROLE_ARN, SECRET, Server, client, moto_s3,
                             s3_env, wait_for)
 
+pytestmark = pytest.mark.slow
+
 ALGORITHM_ARN = "arn:aws:personalize:::algorithm/aws-hrnn"
 BUCKET = "hrnn-data"
 TINY = {"hidden_dimension": "32", "bptt": "4", "epochs": "1", "batch_size": "16", "num_negatives": "64"}

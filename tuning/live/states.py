@@ -1,0 +1,143 @@
+"""A campaign's model with its users' live states: the stored states, advanced by the tracked events that
+arrived after the model was trained (:mod:`hrnn.serving` does the step; this module keeps the table).
+
+* **Whose state an event moves.** An event with a ``userId`` moves that user's state; one without moves its
+  session's (anonymous) state. When an event of a session first carries a ``userId``, the session's earlier
+  anonymous events are given to that user (in order, before the new one) and the session is joined to the
+  user, so its later events move the user too; the anonymous state stays answerable under the session id (the
+  service asks clients to pass the session id as the userId of an anonymous user).
+* **In order, once.** Events are applied in the log's order, each once (``seq``); a gap (events this model has
+  not seen) is filled from the log first, so a model loaded while events arrive misses none.
+* **Batched.** Events of many users are applied in rounds, one event per user per round, each round one
+  step of the model for all of them (a few small multiplies, whatever the number of users).
+* **Recommendations** for a user with a live state are scored from it (:meth:`LoadedModel.recommend_states`),
+  for everyone else from the stored states, with the same scoring and top-k.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from hrnn.serving import UserStates
+
+from .eventlog import Event, EventLog
+
+
+class LiveModel:
+    def __init__(self, model, log: EventLog | None, trained_through: int = -1):
+        self.model = model  # hrnn.artifact.LoadedModel
+        self.log = log
+        self.applied = trained_through  # the seq of the newest event in these states
+        self._rows: dict[tuple[str, str], int] = {}  # ("u", userId) / ("s", sessionId) -> row
+        self._joined: dict[str, str] = {}  # sessionId -> the userId it was joined to
+        self._anonymous: dict[str, list[Event]] = defaultdict(list)  # sessionId -> events not yet joined
+        self._states = UserStates.new_users(0, model.model.hidden)
+        self._lock = threading.RLock()
+        if log is not None:
+            self.apply(log.events(after=trained_through))
+
+    # ---- events ---------------------------------------------------------------------------------------
+    def apply(self, events: list[Event]) -> None:
+        """Advance the states by these events (from one log, in its order); already applied ones are skipped."""
+        with self._lock:
+            if events and events[0].seq > self.applied + 1 and self.log is not None:
+                events = self.log.events(after=self.applied)  # fill the gap from the log
+            steps = self._steps([e for e in events if e.seq > self.applied])
+            if events:
+                self.applied = max(self.applied, events[-1].seq)
+            self._advance(steps)
+
+    def _steps(self, events: list[Event]) -> list[tuple[tuple[str, str], Event]]:
+        """(whose state, event) for each state move, in order (joining sessions on the way)."""
+        steps = []
+        for e in events:
+            if e.user_id is not None:
+                user = ("u", e.user_id)
+                if e.session_id not in self._joined:
+                    self._joined[e.session_id] = e.user_id
+                    steps += [(user, earlier) for earlier in self._anonymous.pop(e.session_id, [])]
+                steps.append((user, e))
+            elif e.session_id in self._joined:
+                steps.append((("u", self._joined[e.session_id]), e))
+            else:
+                self._anonymous[e.session_id].append(e)
+                steps.append((("s", e.session_id), e))
+        return steps
+
+    def _advance(self, steps: list[tuple[tuple[str, str], Event]]) -> None:
+        """Rounds of one event per state: each round is one step of the model for all of them."""
+        queues: dict[tuple[str, str], list[Event]] = defaultdict(list)
+        for key, event in steps:
+            queues[key].append(event)
+        if not queues:
+            return
+        rows = self._ensure(list(queues))
+        depth = max(len(q) for q in queues.values())
+        keys = list(queues)
+        for r in range(depth):
+            live = [i for i, k in enumerate(keys) if len(queues[k]) > r]
+            moving = [queues[keys[i]][r] for i in live]
+            index = torch.as_tensor([rows[i] for i in live])
+            items = self.model.item_indices([e.item_id or "" for e in moving])
+            items[[i for i, e in enumerate(moving) if e.item_id is None]] = -1
+            times = np.fromiter((int(e.sent_at) for e in moving), dtype=np.int64, count=len(moving))
+            moved = self.model.advance(self._states.take(index), items, times)
+            s = self._states
+            s.h_s[index], s.h_u[index], s.last_time[index], s.has_history[index] = (
+                moved.h_s, moved.h_u, moved.last_time, moved.has_history)
+
+    def _ensure(self, keys: list[tuple[str, str]]) -> list[int]:
+        """Rows for these states, new ones from the model's stored states (a user it knows) or empty."""
+        new = [k for k in keys if k not in self._rows]
+        if new:
+            users = [name if kind == "u" else "" for kind, name in new]
+            fresh = self.model.states(users)
+            anonymous = torch.as_tensor([kind == "s" for kind, _ in new])
+            fresh.h_s[anonymous], fresh.h_u[anonymous] = 0.0, 0.0
+            fresh.last_time[anonymous], fresh.has_history[anonymous] = 0, False
+            base = len(self._rows)
+            self._grow(base + len(new))
+            rows = torch.arange(base, base + len(new))
+            s = self._states
+            s.h_s[rows], s.h_u[rows], s.last_time[rows], s.has_history[rows] = (
+                fresh.h_s, fresh.h_u, fresh.last_time, fresh.has_history)
+            for i, key in enumerate(new):
+                self._rows[key] = base + i
+        return [self._rows[k] for k in keys]
+
+    # ---- recommendations ------------------------------------------------------------------------------
+    def recommend(self, user_ids: list[str], num_results: int = 25, at_time: float | None = None) -> list[dict]:
+        """GetRecommendations for these users (the batcher's signature): live states where there are some."""
+        with self._lock:
+            rows = [self._rows.get(("u", str(u)), self._rows.get(("s", str(u)))) for u in user_ids]
+            live = [i for i, r in enumerate(rows) if r is not None]
+            states = self._states.take(torch.as_tensor([rows[i] for i in live], dtype=torch.int64)) if live else None
+        if not live:
+            return self.model.recommend(user_ids, num_results, at_time)
+        out = [None] * len(user_ids)
+        for i, row in zip(live, self.model.recommend_states(states, num_results, at_time)):
+            out[i] = row
+        stored = [i for i in range(len(user_ids)) if out[i] is None]
+        if stored:
+            for i, row in zip(stored, self.model.recommend([user_ids[i] for i in stored], num_results, at_time)):
+                out[i] = row
+        return out  # type: ignore[return-value]
+
+    def _grow(self, size: int) -> None:
+        """Room for ``size`` rows (capacity doubles: adding a user costs O(1) amortised)."""
+        capacity = len(self._states)
+        if size <= capacity:
+            return
+        bigger = UserStates.new_users(max(size, 2 * capacity, 64), self._states.h_s.shape[1])
+        old = torch.arange(capacity)
+        bigger.h_s[old], bigger.h_u[old], bigger.last_time[old], bigger.has_history[old] = (
+            self._states.h_s, self._states.h_u, self._states.last_time, self._states.has_history)
+        self._states = bigger
+
+    def active_users(self) -> int:
+        with self._lock:
+            return len(self._rows)
