@@ -154,9 +154,11 @@ class LoadedModel:
 
     @torch.no_grad()
     def recommend(self, user_ids: list[str], num_results: int = DEFAULT_RESULTS,
-                  at_time: float | None = None) -> list[dict]:
+                  at_time: float | None = None, masks: torch.Tensor | None = None) -> list[dict]:
         """GetRecommendations for several users at ``at_time`` (epoch seconds, default now):
-        ``{"itemList": [{"itemId", "score"}, ...]}`` each.
+        ``{"itemList": [{"itemId", "score"}, ...]}`` each. ``masks`` ([users, items], True = may be
+        recommended), when given, keeps each user's list to the allowed items (scores stay each item's
+        probability over all trained items; a list is shorter when fewer items are allowed).
 
         Users are scored in chunks: one multiply gives every item's logit (untrained items get a bias of
         -inf), :func:`hrnn.ranking.top_indices` picks the best (ties by lower item index), and a score is
@@ -164,16 +166,16 @@ class LoadedModel:
         ``[chunk, n_items]`` tensor."""
         check_num_results(num_results)
         with _collector_paused():
-            return self._recommend(user_ids, num_results, at_time)
+            return self._recommend(user_ids, num_results, at_time, masks)
 
-    def _recommend(self, user_ids: list[str], num_results: int, at_time: float | None) -> list[dict]:
+    def _recommend(self, user_ids: list[str], num_results: int, at_time: float | None, masks=None) -> list[dict]:
         index = self._user_rows(user_ids)
         rows = np.flatnonzero(index >= 0)
         users = torch.as_tensor(index[rows])
         now = time.time() if at_time is None else at_time
         returning = (now - self.last_time[users]) > self.info["session_timeout_seconds"]
         states = torch.where(returning.unsqueeze(1), self.start_states[users], self.user_states[users])
-        return self._item_lists_for(len(user_ids), rows, states, num_results)
+        return self._item_lists_for(len(user_ids), rows, states, num_results, masks)
 
     def _user_rows(self, user_ids: list[str]) -> np.ndarray:
         """Each user's row in this model's tables, or -1 for a user it has no state of."""
@@ -181,22 +183,34 @@ class LoadedModel:
         index = np.fromiter((lookup.get(str(u), -1) for u in user_ids), dtype=np.int64, count=len(user_ids))
         return np.where((index >= 0) & self.known.numpy()[np.maximum(index, 0)], index, -1)
 
-    def _item_lists_for(self, n: int, rows: np.ndarray, states: torch.Tensor, num_results: int) -> list[dict]:
-        """``n`` answers: rows ``rows`` scored from ``states``, every other one the most popular items."""
+    def _item_lists_for(self, n: int, rows: np.ndarray, states: torch.Tensor, num_results: int,
+                        masks: torch.Tensor | None = None) -> list[dict]:
+        """``n`` answers: rows ``rows`` scored from ``states``, every other one the most popular items
+        (with ``masks``, each only from its allowed items)."""
         k = min(num_results, int(np.count_nonzero(self.item_counts > 0)))
         out: list[dict] = [{} for _ in range(n)]
         if len(rows):
-            scores, items = self._score_top(states, k)
+            allowed = None if masks is None else masks[torch.as_tensor(rows)]
+            scores, items = self._score_top(states, k, allowed)
             for r, item_list in zip(rows, self._item_lists(items, scores)):
                 out[r] = item_list
         if len(rows) < n:
             counts = torch.as_tensor(self.item_counts, dtype=torch.float64)
-            scores, items = _top((counts / counts.sum()).unsqueeze(0), k)
-            popular = self._item_lists(items, scores)[0]
+            popular_probs = (counts / counts.sum()).unsqueeze(0)
             others = np.ones(n, dtype=bool)
             others[rows] = False
-            for r in np.flatnonzero(others):
-                out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
+            if masks is None:
+                scores, items = _top(popular_probs, k)
+                popular = self._item_lists(items, scores)[0]
+                for r in np.flatnonzero(others):
+                    out[r] = {"itemList": [dict(x) for x in popular["itemList"]]}
+            else:
+                for r in np.flatnonzero(others):
+                    scores, items = _top(popular_probs.masked_fill(~masks[r:r + 1], -1.0), k)
+                    out[r] = self._item_lists(items, np.where(scores < 0, -1.0, scores))[0]
+        if masks is not None:  # fewer allowed items than asked for: the disallowed tail goes
+            for item_list in out:
+                item_list["itemList"] = [x for x in item_list["itemList"] if x["score"] >= 0]
         return out
 
     # ---- live sessions -----------------------------------------------------------------------------------
@@ -231,7 +245,7 @@ class LoadedModel:
 
     @torch.no_grad()
     def recommend_states(self, states: UserStates, num_results: int = DEFAULT_RESULTS,
-                         at_time: float | None = None) -> list[dict]:
+                         at_time: float | None = None, masks: torch.Tensor | None = None) -> list[dict]:
         """GetRecommendations for users given by their live states, at ``at_time`` (default now): as
         :meth:`recommend` (the same scoring and top-k); a user without history gets the most popular items."""
         check_num_results(num_results)
@@ -239,10 +253,12 @@ class LoadedModel:
             rows = np.flatnonzero(states.has_history.numpy())
             now = time.time() if at_time is None else at_time
             query = query_states(self.model, states.take(rows), now, self.info["session_timeout_seconds"])
-            return self._item_lists_for(len(states), rows, query, num_results)
+            return self._item_lists_for(len(states), rows, query, num_results, masks)
 
-    def _score_top(self, states: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``k`` items of each state and their softmax probabilities over the trained items."""
+    def _score_top(self, states: torch.Tensor, k: int,
+                   allowed: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each state and their softmax probabilities over the trained items (with
+        ``allowed``, the top ``k`` allowed items; a pick that is not allowed, where fewer are, scores -1)."""
         model = self.model
         if getattr(self, "_masked_bias", None) is None:
             trained = torch.as_tensor(self.item_counts > 0)
@@ -253,9 +269,15 @@ class LoadedModel:
         for lo in range(0, states.shape[0], RECOMMEND_CHUNK):
             chunk = states[lo:lo + RECOMMEND_CHUNK].float()
             logits = model.score(chunk, item_bias=self._masked_bias, out=buffer[:chunk.shape[0]])
-            top = top_indices(logits, k)
-            probs = torch._softmax(logits, 1, False, out=logits)  # in place: no second [chunk, n_items] tensor
-            scores.append(probs.gather(1, top).numpy())
+            if allowed is None:
+                top = top_indices(logits, k)
+                probs = torch._softmax(logits, 1, False, out=logits)  # in place: no second [chunk, n_items] tensor
+                scores.append(probs.gather(1, top).numpy())
+            else:
+                probs = torch._softmax(logits, 1, False, out=logits)
+                picked = probs.masked_fill(~allowed[lo:lo + RECOMMEND_CHUNK], -1.0)
+                top = top_indices(picked, k)
+                scores.append(picked.gather(1, top).numpy())
             items.append(top.numpy())
         return np.concatenate(scores), np.concatenate(items)
 

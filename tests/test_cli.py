@@ -25,8 +25,8 @@ from hrnn.synth import generate_interactions, write_interactions
 from tuning.workspace import Workspace
 
 RECIPE_ARN = "arn:aws:personalize:::recipe/aws-hrnn"
-SOLUTION_ARN = re.compile(r"^arn:aws:personalize:local:000000000000:solution/tiny-cli$")
-VERSION_ARN = re.compile(r"^arn:aws:personalize:local:000000000000:solution/tiny-cli/[0-9a-f]{8}$")
+SOLUTION_ARN = re.compile(r"^arn:aws:personalize:us-east-1:000000000000:solution/tiny-cli$")
+VERSION_ARN = re.compile(r"^arn:aws:personalize:us-east-1:000000000000:solution/tiny-cli/[0-9a-f]{8}$")
 REQUEST = {
     "name": "tiny-cli",
     "recipeArn": RECIPE_ARN,
@@ -161,7 +161,7 @@ def test_create_batch_inference_job(version):
     out = json.loads(proc.stdout)
     assert set(out) == {"batchInferenceJobArn"}  # the service's response; the counts go to stderr
     assert f"wrote 6 records (3 with an error) to {target}" in proc.stderr
-    assert re.fullmatch(r"arn:aws:personalize:local:000000000000:batch-inference-job/batch-[0-9a-f]{8}",
+    assert re.fullmatch(r"arn:aws:personalize:us-east-1:000000000000:batch-inference-job/batch-[0-9a-f]{8}",
                         out["batchInferenceJobArn"])
     described = ok("describe-batch-inference-job", "--batch-inference-job-arn", out["batchInferenceJobArn"],
                    "--workspace", version["ws"])["batchInferenceJob"]
@@ -236,7 +236,7 @@ def test_request_the_service_would_refuse(tmp_path):
 
 
 def test_unknown_solution_arn(version):
-    missing = "arn:aws:personalize:local:000000000000:solution/does-not-exist"
+    missing = "arn:aws:personalize:us-east-1:000000000000:solution/does-not-exist"
     service_error(hrnn("create-solution-version", "--solution-arn", missing, "--interactions",
                        version["interactions"], "--workspace", version["ws"], "--quiet"),
                   "ResourceNotFoundException", "does-not-exist")

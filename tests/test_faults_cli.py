@@ -26,7 +26,7 @@ RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 REQUEST = {"name": "cli-faults", "recipeArn": RECIPE, "performHPO": False,
            "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "32", "bptt": "4", "epochs": "1",
                                                            "batch_size": "16", "num_negatives": "32"}}}
-SOLUTION = "arn:aws:personalize:local:000000000000:solution/cli-faults"
+SOLUTION = "arn:aws:personalize:us-east-1:000000000000:solution/cli-faults"
 ERROR_LINE = re.compile(r"^An error occurred \((\w+)\) when calling the (\w+) operation: (.+)$")
 
 

@@ -35,7 +35,7 @@ RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
 REQUEST = {"name": "model-faults", "recipeArn": RECIPE, "performHPO": False,
            "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "32", "bptt": "4", "epochs": "2",
                                                            "batch_size": "16", "num_negatives": "32"}}}
-SOLUTION = "arn:aws:personalize:local:000000000000:solution/model-faults"
+SOLUTION = "arn:aws:personalize:us-east-1:000000000000:solution/model-faults"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def _trial(i: int, bptt: int, objective: float) -> dict:
 
 def _page(perform_hpo: bool, trials: list[dict]):
     describe = {"solutionVersion": {
-        "solutionVersionArn": "arn:aws:personalize:local:000000000000:solution/r/0a1b2c3d", "status": "ACTIVE",
+        "solutionVersionArn": "arn:aws:personalize:us-east-1:000000000000:solution/r/0a1b2c3d", "status": "ACTIVE",
         "performHPO": perform_hpo,
         "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "55"},
                            "hpoConfig": {"algorithmHyperParameterRanges": {}}}}}

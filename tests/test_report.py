@@ -16,7 +16,7 @@ from tuning.workspace import VersionFiles
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 XHTML = "{http://www.w3.org/1999/xhtml}"
-ARN = "arn:aws:personalize:local:000000000000:solution/demo/0a1b2c3d"
+ARN = "arn:aws:personalize:us-east-1:000000000000:solution/demo/0a1b2c3d"
 N_ALGORITHM = len(HRNN_RECIPE.of_kind(ALGORITHM))
 N_CHARTS = 1 + N_ALGORITHM + 1  # timeline, one per algorithm hyperparameter, learning curve
 METRICS = {

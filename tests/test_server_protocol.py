@@ -113,10 +113,10 @@ def test_unknown_operations_and_routes_get_json_errors_not_pages(server, api):
     assert _error(send(endpoint, method="POST", path="/personalize-ranking", body=b"{}")) == (
         404, "UnknownOperationException")
     with pytest.raises(ClientError) as caught:  # in the service's model, not implemented here
-        api.create_filter(name="f", datasetGroupArn="arn:aws:personalize:local:000000000000:dataset-group/g",
-                          filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')
+        api.create_recommender(name="r", datasetGroupArn="arn:aws:personalize:us-east-1:000000000000:dataset-group/g",
+                               recipeArn="arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
     assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
-    assert "CreateFilter" in caught.value.response["Error"]["Message"]
+    assert "CreateRecommender" in caught.value.response["Error"]["Message"]
 
 
 @pytest.mark.parametrize("body, words", [
@@ -148,7 +148,7 @@ def test_boto3_raises_the_modelled_exceptions(server, api):
         api.describe_schema(schemaArn="arn:aws:personalize:::schema/../../etc")
     with pytest.raises(api.exceptions.ResourceNotFoundException):
         api.describe_solution_version(
-            solutionVersionArn="arn:aws:personalize:local:000000000000:solution/nope/0123abcd")
+            solutionVersionArn="arn:aws:personalize:us-east-1:000000000000:solution/nope/0123abcd")
     with pytest.raises(api.exceptions.InvalidNextTokenException):
         api.list_schemas(nextToken="not-a-token")
 
@@ -162,9 +162,8 @@ def test_runtime_errors_follow_the_runtime_model(server):
     with pytest.raises(runtime.exceptions.InvalidInputException) as caught:
         runtime.get_recommendations(campaignArn="arn:aws:personalize:::campaign/a/b", userId="1")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    with pytest.raises(runtime.exceptions.InvalidInputException, match="filters are not supported"):
-        runtime.get_recommendations(campaignArn=missing, userId="1",
-                                    filterArn="arn:aws:personalize:us-east-1:123456789012:filter/f")
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="promotions are not supported"):
+        runtime.get_recommendations(campaignArn=missing, userId="1", promotions=[{"name": "p", "percentPromotedItems": 10}])
     status, _, body = send(server.endpoint, signed(server.endpoint, b'{"campaignArn": "x", "numResult": 3}',
                                                    path="/recommendations"))
     assert (status, body["__type"]) == (400, "InvalidInputException") and "numResult" in body["message"]

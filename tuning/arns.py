@@ -52,12 +52,27 @@ TITLES = {SCHEMA: "Schema", DATASET_GROUP: "Dataset group", DATASET: "Dataset", 
           BATCH_JOB: "Batch inference job", EVENT_TRACKER: "Event tracker", FILTER: "Filter"}
 
 
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "000000000000"
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}|[a-z][a-z0-9-]{0,30}")
+_ACCOUNT = re.compile(r"\d{12}")
+
+
 @dataclass(frozen=True)
 class Identity:
-    """The region and account in every ARN of a workspace."""
+    """The region and account in every ARN of a workspace: the settings a client builds ARNs from (its
+    region, its account), so code that builds ARNs itself finds what it created."""
 
-    region: str = "local"
-    account: str = "000000000000"
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+
+    @classmethod
+    def checked(cls, region: str, account: str, where: str = "") -> "Identity":
+        if not isinstance(region, str) or not _REGION.fullmatch(region):
+            raise InvalidInputException(f"{where or 'region'} {region!r} is not a region name (e.g. us-east-1).")
+        if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
+            raise InvalidInputException(f"{where or 'account id'} {account!r} is not an account id (12 digits).")
+        return cls(region, account)
 
     def arn(self, kind: str, name: str) -> str:
         """A resource's ARN; a dataset's name is ``<group>/<TYPE>``, a version's ``<solution>/<id>``."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hrnn.artifact import check_num_results
-
 from .files import nesting_depth, strict_json
 
 CHUNK = 1024
@@ -46,8 +44,12 @@ def _parse_line(line: str) -> tuple[object, str | None, str | None]:
     return obj, str(user), None
 
 
-def score_file(model, source: Path, target: Path, num_results: int = 25) -> dict:
-    """Score every line of ``source`` (a local copy) into ``target``; return the counts."""
+def score_file(model, source: Path, target: Path, num_results: int = 25, masks_for=None) -> dict:
+    """Score every line of ``source`` (a local copy) into ``target``; return the counts. ``masks_for``
+    (optional): the lines' input objects -> [lines, items] allowed items (a filter; a line may carry its own
+    ``filterValues``)."""
+    from hrnn.artifact import check_num_results
+
     check_num_results(num_results)
     data = source.read_bytes()
     lines = [ln for ln in data.decode("utf-8", errors="replace").splitlines() if ln.strip()]
@@ -56,7 +58,8 @@ def score_file(model, source: Path, target: Path, num_results: int = 25) -> dict
     results: dict[int, dict] = {}
     for lo in range(0, len(good), CHUNK):
         rows = good[lo:lo + CHUNK]
-        recs = model.recommend([parsed[i][1] for i in rows], num_results)
+        masks = None if masks_for is None else masks_for([parsed[i][0] for i in rows])
+        recs = model.recommend([parsed[i][1] for i in rows], num_results, masks=masks)
         results.update(zip(rows, recs))
     with open(target, "w", encoding="utf-8") as out:
         for i, (obj, _, err) in enumerate(parsed):

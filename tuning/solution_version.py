@@ -40,6 +40,7 @@ from .store import Record, storage_error
 
 _DESCRIBED = ("recipeArn", "performHPO", "performAutoML", "solutionConfig", "datasetGroupArn", "eventType")
 RESUMABLE = UNFINISHED + (STOPPED,)
+IDENTITY = ("interactions", "maxEpochs", "storage", "origin")  # what a resumed run must share with the first
 
 
 def lock_path(ctx, solution: str):
@@ -47,7 +48,7 @@ def lock_path(ctx, solution: str):
     return ctx.store.lock_file(arns.SOLUTION, solution)
 
 
-def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
+def claim_version(ctx, solution: Record, job: dict, tags: list | None = None) -> tuple[Record, bool]:
     """The version to work on: the resumable one of this command, or a new ``CREATE PENDING`` one."""
     store = ctx.store
     with store.updating():
@@ -59,7 +60,7 @@ def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
                 f"{f' ({latest.arn})' if latest else ''}; wait for it to finish or stop it before creating another.")
         if latest is not None and latest.status in RESUMABLE:
             previous = latest.private.get("job", {})
-            if ctx.resume_same_command and {k: previous.get(k) for k in job} == job:
+            if ctx.resume_same_command and all(previous.get(k) == job.get(k) for k in IDENTITY):
                 if latest.status == STOPPED:  # to be trained again: no longer final
                     latest = store.update(latest, {"status": PENDING}, drop=("failureReason",))
                 return latest, True
@@ -70,7 +71,7 @@ def claim_version(ctx, solution: Record, job: dict) -> tuple[Record, bool]:
         public = {"name": f"{solution.name}-{version_id}", "solutionVersionArn": store.arn(arns.SOLUTION_VERSION, name),
                   "solutionArn": solution.arn, **{k: solution.public[k] for k in _DESCRIBED if k in solution.public},
                   "trainingMode": "FULL", "status": PENDING}
-        record, _ = store.create(arns.SOLUTION_VERSION, name, public, job=job)
+        record, _ = store.create(arns.SOLUTION_VERSION, name, public, job=job, tags=tags or [])
         return record, False
 
 
@@ -82,7 +83,8 @@ def _unfinished_message(version: Record, previous: dict, job: dict, resumes: boo
         return (f"Solution version {version.arn} is {version.status}, created through the "
                 f"{'endpoint (hrnn serve)' if previous.get('origin') == 'endpoint' else 'hrnn command'}; it is "
                 "left to that front end. Wait for it, or stop it with stop-solution-version-creation.")
-    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job[k]!r})" for k in job if previous.get(k) != job[k])
+    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job.get(k)!r})" for k in IDENTITY
+                            if previous.get(k) != job.get(k))
     return (f"Solution version {version.arn} is unfinished ({version.status}, its process has ended) and was "
             f"started with {differences or 'other options'}. Run create-solution-version with the same options to "
             "resume it; nothing was changed. To give it up, delete the solution or remove the version's folder.")

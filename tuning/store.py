@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -102,9 +103,10 @@ def comparable(value):
 
 
 class Store:
-    def __init__(self, root: Path, identity: arns.Identity):
+    def __init__(self, root: Path, identity: arns.Identity, identity_file: Path | None = None):
         self.root = root
         self.identity = identity
+        self.identity_file = identity_file  # written with the first record: the ARNs' region and account
 
     # ---- where things are --------------------------------------------------------------------------
     def file(self, kind: str, name: str) -> Path:
@@ -228,6 +230,9 @@ class Store:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.root / ".records.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                if self.identity_file is not None and not self.identity_file.exists():
+                    atomic_write_text(self.identity_file, json.dumps(
+                        {"region": self.identity.region, "account": self.identity.account}) + "\n")
             except OSError as exc:
                 raise storage_error(exc, f"use the workspace {str(self.root)!r}") from None
             try:
@@ -239,8 +244,6 @@ class Store:
                 os.close(fd)
 
     def _write(self, record: Record) -> None:
-        import json
-
         text = json.dumps({"public": record.public, "private": record.private}, indent=2, allow_nan=False) + "\n"
         path = self.file(record.kind, record.name)
         try:

@@ -139,17 +139,49 @@ def _workspace_root(root: str | os.PathLike | None) -> Path:
     return path
 
 
+IDENTITY_FILE = "workspace.json"
+
+
+def default_identity(region: str | None = None, account: str | None = None, environ=os.environ) -> arns.Identity:
+    """The region (``--region``, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, else us-east-1) and account
+    (``--account-id``, ``HRNN_ACCOUNT_ID``, else 000000000000) of a new workspace's ARNs."""
+    return arns.Identity.checked(
+        region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or arns.DEFAULT_REGION,
+        account or environ.get("HRNN_ACCOUNT_ID") or arns.DEFAULT_ACCOUNT)
+
+
+def _identity(root: Path, region: str | None, account: str | None) -> arns.Identity:
+    """A workspace's identity: the one it was created with (settings that disagree are refused: its records'
+    ARNs name it), else the settings' (written with the first record)."""
+    path = root / IDENTITY_FILE
+    if not path.exists():
+        return default_identity(region, account)
+    stored = read_json(path)
+    try:
+        identity = arns.Identity.checked(stored.get("region"), stored.get("account"))
+    except InvalidInputException:
+        raise damaged(path, "no region and account") from None
+    for given, have, option in ((region, identity.region, "--region"), (account, identity.account, "--account-id")):
+        if given is not None and given != have:
+            raise InvalidInputException(
+                f"{option} {given!r} differs from the workspace's {have!r} ({str(path)!r}): its resources' ARNs "
+                f"name {have!r}. Use another workspace for another region or account.")
+    return identity
+
+
 @dataclass
 class Workspace:
     root: Path
     identity: arns.Identity = arns.Identity()
 
     def __post_init__(self):
-        self.store = Store(self.root, self.identity)
+        self.store = Store(self.root, self.identity, self.root / IDENTITY_FILE)
 
     @classmethod
-    def at(cls, root: str | os.PathLike | None, identity: arns.Identity | None = None) -> "Workspace":
-        return cls(_workspace_root(root), identity or arns.Identity())
+    def at(cls, root: str | os.PathLike | None, region: str | None = None,
+           account: str | None = None) -> "Workspace":
+        path = _workspace_root(root)
+        return cls(path, _identity(path, region, account))
 
     def ensure(self) -> None:
         """Create the workspace's directories (before the first write), with a service error on failure."""

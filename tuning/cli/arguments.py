@@ -83,6 +83,10 @@ class Command:
 
 GLOBALS = (
     ("--workspace", dict(help="workspace directory (default: $HRNN_WORKSPACE, else ./hrnn-workspace)")),
+    ("--region", dict(help="the region of the workspace's ARNs (default: the workspace's; for a new one $AWS_REGION, "
+                           "$AWS_DEFAULT_REGION, else us-east-1)")),
+    ("--account-id", dict(help="the account of the workspace's ARNs (default: the workspace's; for a new one "
+                               "$HRNN_ACCOUNT_ID, else 000000000000)")),
     ("--data-dir", dict(action="append", help="confine every local path a command reads or writes to this directory "
                                               "(repeatable; default: any path you can reach)")),
     ("--output", dict(choices=("json", "text", "table"), help="output format: json (default), text or table")),

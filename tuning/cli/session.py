@@ -22,7 +22,8 @@ def s3_endpoint(environ=os.environ) -> str | None:
 
 
 def context_for(args, local: dict) -> Context:
-    workspace = Workspace.at(getattr(args, "workspace", None))
+    workspace = Workspace.at(getattr(args, "workspace", None), getattr(args, "region", None),
+                             getattr(args, "account_id", None))
     roots = getattr(args, "data_dir", None)
     access = Access.confined(roots, workspace.root, s3_endpoint()) if roots else \
         Access(None, workspace.root, s3_endpoint())

@@ -1,6 +1,7 @@
-"""Per process: each dataset group's event log, the live models that its events move, and the event trackers
-by tracking id. One registry per context, so the endpoint's request threads and its loaded campaigns share
-them, and a command-line process has its own."""
+"""Per process: each dataset group's event log, the live models that its events move, each user's recent
+interactions per event type (what filters read), and the event trackers by tracking id. One registry per
+context, so the endpoint's request threads and its loaded campaigns share them, and a command-line process
+has its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import weakref
 from hrnn.errors import ResourceNotFoundException
 
 from .. import arns
+from ..filter_expressions import InteractionIndex
 from .eventlog import Event, EventLog
 
 
@@ -18,6 +20,7 @@ class LiveRegistry:
         self._logs: dict[str, EventLog] = {}
         self._models: dict[str, weakref.WeakSet] = {}
         self._trackers: dict[str, tuple[str, str]] = {}  # trackingId -> (tracker record name, group name)
+        self._indexes: dict[str, tuple[str | None, InteractionIndex]] = {}  # group -> (data file, index)
         self._lock = threading.Lock()
 
     def log(self, store, group: str) -> EventLog:
@@ -36,8 +39,30 @@ class LiveRegistry:
         """Advance every live model of the group by newly recorded events."""
         with self._lock:
             models = list(self._models.get(group, ()))
+            index = self._indexes.get(group)
         for model in models:
             model.apply(events)
+        if index is not None:
+            _add_events(index[1], events)
+
+    def interactions(self, store, group: str) -> InteractionIndex:
+        """Each user's recent interactions per event type in the group: its Interactions dataset's current
+        data and its tracked events (built once per data file, then kept up to date by :meth:`apply`)."""
+        try:
+            data = store.get(arns.DATASET, f"{group}/INTERACTIONS").private.get("data")
+        except ResourceNotFoundException:
+            data = None
+        with self._lock:
+            cached = self._indexes.get(group)
+            if cached is not None and cached[0] == data:
+                return cached[1]
+        index = InteractionIndex()
+        if data:
+            _add_table(index, data)
+        _add_events(index, self.log(store, group).events())
+        with self._lock:
+            self._indexes[group] = (data, index)
+        return index
 
     def tracker(self, store, tracking_id: str) -> tuple[str, str]:
         """(tracker record name, dataset group name) of a tracking id; ResourceNotFound for an unknown or
@@ -50,3 +75,21 @@ class LiveRegistry:
             raise ResourceNotFoundException(f"trackingId {tracking_id[:100]!r} names no event tracker here; create "
                                             "one with CreateEventTracker and use the trackingId it returns.")
         return found
+
+
+def _add_table(index: InteractionIndex, path: str) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, columns=[c for c in ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE") if c in names])
+    order = np.argsort(table.column("TIMESTAMP").to_numpy(), kind="stable")
+    types = table.column("EVENT_TYPE").to_pylist() if "EVENT_TYPE" in names else [""] * table.num_rows
+    users, items = table.column("USER_ID").to_pylist(), table.column("ITEM_ID").to_pylist()
+    index.add([users[i] for i in order], [items[i] for i in order], [types[i] for i in order])
+
+
+def _add_events(index: InteractionIndex, events: list[Event]) -> None:
+    with_items = [e for e in events if e.item_id is not None]
+    index.add([e.user_id or e.session_id for e in with_items], [e.item_id for e in with_items],
+              [e.event_type for e in with_items])

@@ -30,6 +30,7 @@ from .eventlog import Event, EventLog
 class LiveModel:
     def __init__(self, model, log: EventLog | None, trained_through: int = -1):
         self.model = model  # hrnn.artifact.LoadedModel
+        self.live = model.user_level is not None  # a format 1 directory cannot advance users: it stays as stored
         self.log = log
         self.applied = trained_through  # the seq of the newest event in these states
         self._rows: dict[tuple[str, str], int] = {}  # ("u", userId) / ("s", sessionId) -> row
@@ -43,6 +44,8 @@ class LiveModel:
     # ---- events ---------------------------------------------------------------------------------------
     def apply(self, events: list[Event]) -> None:
         """Advance the states by these events (from one log, in its order); already applied ones are skipped."""
+        if not self.live:
+            return
         with self._lock:
             if events and events[0].seq > self.applied + 1 and self.log is not None:
                 events = self.log.events(after=self.applied)  # fill the gap from the log
@@ -110,22 +113,26 @@ class LiveModel:
         return [self._rows[k] for k in keys]
 
     # ---- recommendations ------------------------------------------------------------------------------
-    def recommend(self, user_ids: list[str], num_results: int = 25, at_time: float | None = None) -> list[dict]:
-        """GetRecommendations for these users (the batcher's signature): live states where there are some."""
+    def recommend(self, user_ids: list[str], num_results: int = 25, at_time: float | None = None,
+                  masks: torch.Tensor | None = None) -> list[dict]:
+        """GetRecommendations for these users (the batcher's signature): live states where there are some.
+        ``masks`` as :meth:`LoadedModel.recommend` takes them (a filter's allowed items)."""
         with self._lock:
             rows = [self._rows.get(("u", str(u)), self._rows.get(("s", str(u)))) for u in user_ids]
             live = [i for i, r in enumerate(rows) if r is not None]
             states = self._states.take(torch.as_tensor([rows[i] for i in live], dtype=torch.int64)) if live else None
         if not live:
-            return self.model.recommend(user_ids, num_results, at_time)
-        out = [None] * len(user_ids)
-        for i, row in zip(live, self.model.recommend_states(states, num_results, at_time)):
+            return self.model.recommend(user_ids, num_results, at_time, masks)
+        out: list = [None] * len(user_ids)
+        stored = [i for i in range(len(user_ids)) if rows[i] is None]
+        pick = (lambda ids: None if masks is None else masks[torch.as_tensor(ids, dtype=torch.int64)])
+        for i, row in zip(live, self.model.recommend_states(states, num_results, at_time, pick(live))):
             out[i] = row
-        stored = [i for i in range(len(user_ids)) if out[i] is None]
         if stored:
-            for i, row in zip(stored, self.model.recommend([user_ids[i] for i in stored], num_results, at_time)):
+            answers = self.model.recommend([user_ids[i] for i in stored], num_results, at_time, pick(stored))
+            for i, row in zip(stored, answers):
                 out[i] = row
-        return out  # type: ignore[return-value]
+        return out
 
     def _grow(self, size: int) -> None:
         """Room for ``size`` rows (capacity doubles: adding a user costs O(1) amortised)."""

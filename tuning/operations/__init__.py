@@ -19,9 +19,10 @@ from typing import Callable
 
 from hrnn.errors import InvalidInputException, ServiceError
 
-from ..contract import CONTROL, IGNORED, RUNTIME, check_input
+from ..contract import CONTROL, EVENTS, IGNORED, RUNTIME, check_input
 from ..store import storage_error
-from . import batch_jobs, campaigns, datasets, imports, recipes, recommendations, schemas, solutions, versions
+from . import (batch_jobs, campaigns, datasets, events, filters, imports, recipes, recommendations, schemas, solutions,
+               tags, trackers, versions)
 from .context import Context
 from .jobs import BackgroundRunner, InlineRunner
 
@@ -70,12 +71,15 @@ TABLE: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in (
     Operation("CreateSchema", CONTROL, schemas.create_schema),
     Operation("DescribeSchema", CONTROL, schemas.describe_schema),
     Operation("ListSchemas", CONTROL, schemas.list_schemas),
+    Operation("DeleteSchema", CONTROL, schemas.delete_schema),
     Operation("CreateDatasetGroup", CONTROL, datasets.create_dataset_group),
     Operation("DescribeDatasetGroup", CONTROL, datasets.describe_dataset_group),
     Operation("ListDatasetGroups", CONTROL, datasets.list_dataset_groups),
+    Operation("DeleteDatasetGroup", CONTROL, datasets.delete_dataset_group),
     Operation("CreateDataset", CONTROL, datasets.create_dataset),
     Operation("DescribeDataset", CONTROL, datasets.describe_dataset),
     Operation("ListDatasets", CONTROL, datasets.list_datasets),
+    Operation("DeleteDataset", CONTROL, datasets.delete_dataset),
     Operation("CreateDatasetImportJob", CONTROL, imports.create_dataset_import_job),
     Operation("DescribeDatasetImportJob", CONTROL, imports.describe_dataset_import_job),
     Operation("ListDatasetImportJobs", CONTROL, imports.list_dataset_import_jobs),
@@ -92,10 +96,23 @@ TABLE: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in (
     Operation("DescribeCampaign", CONTROL, campaigns.describe_campaign),
     Operation("ListCampaigns", CONTROL, campaigns.list_campaigns),
     Operation("DeleteCampaign", CONTROL, campaigns.delete_campaign),
+    Operation("UpdateCampaign", CONTROL, campaigns.update_campaign),
     Operation("CreateBatchInferenceJob", CONTROL, batch_jobs.create_batch_inference_job, local=(OVERWRITE,)),
     Operation("DescribeBatchInferenceJob", CONTROL, batch_jobs.describe_batch_inference_job),
     Operation("ListBatchInferenceJobs", CONTROL, batch_jobs.list_batch_inference_jobs),
+    Operation("CreateEventTracker", CONTROL, trackers.create_event_tracker),
+    Operation("DescribeEventTracker", CONTROL, trackers.describe_event_tracker),
+    Operation("ListEventTrackers", CONTROL, trackers.list_event_trackers),
+    Operation("DeleteEventTracker", CONTROL, trackers.delete_event_tracker),
+    Operation("CreateFilter", CONTROL, filters.create_filter),
+    Operation("DescribeFilter", CONTROL, filters.describe_filter),
+    Operation("ListFilters", CONTROL, filters.list_filters),
+    Operation("DeleteFilter", CONTROL, filters.delete_filter),
+    Operation("TagResource", CONTROL, tags.tag_resource),
+    Operation("UntagResource", CONTROL, tags.untag_resource),
+    Operation("ListTagsForResource", CONTROL, tags.list_tags_for_resource),
     Operation("GetRecommendations", RUNTIME, recommendations.get_recommendations),
+    Operation("PutEvents", EVENTS, events.put_events),
 )}
 
 JOB_KINDS = {spec.kind: spec for spec in (versions.JOB_KIND, imports.JOB_KIND, batch_jobs.JOB_KIND)}

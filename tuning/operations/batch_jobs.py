@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 
-from hrnn.artifact import DEFAULT_RESULTS, check_num_results
 from hrnn.errors import InvalidInputException, ServiceError
 
 from .. import arns
@@ -18,8 +17,10 @@ from ..batch import MAX_INPUT_BYTES, score_file
 from ..lifecycle import PENDING
 from ..locations import Location, check_target, parse, read_into, write_from
 from ..paging import page
+from .filters import filter_masks
 from .jobs import Job
 from .recorded import recorded_kind, resume_recorded, run_recorded
+from .tags import tagged
 from .versions import active_version
 
 MODE = "BATCH_INFERENCE"
@@ -32,10 +33,13 @@ def create_batch_inference_job(ctx, request: dict) -> dict:
     if request.get("batchInferenceJobMode", MODE) != MODE:
         raise InvalidInputException(f"batchInferenceJobMode {request['batchInferenceJobMode']!r} is not supported; "
                                     f"expected {MODE}.")
-    for member in ("filterArn", "themeGenerationConfig"):
-        if request.get(member):
-            raise InvalidInputException(f"{member} is not supported by aws-hrnn; omit it.")
+    if request.get("themeGenerationConfig"):
+        raise InvalidInputException("themeGenerationConfig is not supported by aws-hrnn; omit it.")
+    from hrnn.artifact import DEFAULT_RESULTS, check_num_results
+
     active_version(ctx, request["solutionVersionArn"])
+    if request.get("filterArn"):
+        ctx.store.find(arns.FILTER, request["filterArn"])
     num_results = request.get("numResults", DEFAULT_RESULTS)
     check_num_results(num_results)
     source = parse(request["jobInput"]["s3DataSource"]["path"], INPUT, ctx.access)
@@ -47,13 +51,14 @@ def create_batch_inference_job(ctx, request: dict) -> dict:
     public = {"jobName": name, "batchInferenceJobArn": ctx.store.arn(arns.BATCH_JOB, name),
               "solutionVersionArn": request["solutionVersionArn"], "numResults": num_results,
               "batchInferenceJobMode": MODE, "status": PENDING,
+              **({"filterArn": request["filterArn"]} if request.get("filterArn") else {}),
               # The model allows only s3:// (and http) locations in a response: local paths are not echoed.
               **({"jobInput": request["jobInput"]} if source.scheme == "s3" else {}),
               **({"jobOutput": request["jobOutput"]} if target.scheme == "s3" else {}),
               **({"batchInferenceJobConfig": request["batchInferenceJobConfig"]}
                  if request.get("batchInferenceJobConfig") else {})}
     record, created = ctx.store.create(arns.BATCH_JOB, name, public, request, source=source.to_list(),
-                                       target=target.to_list(), overwrite=overwrite)
+                                       target=target.to_list(), overwrite=overwrite, **tagged(request))
     response = {"batchInferenceJobArn": record.arn}
     if created:
         try:
@@ -84,11 +89,25 @@ def run_batch_job(ctx, name: str) -> None:
         (staging / "output").mkdir(parents=True, exist_ok=True)
         for source in sources:
             output = staging / "output" / f"{source.name}.out"
-            summary = score_file(model, source, output, record.public["numResults"])
+            summary = score_file(model, source, output, record.public["numResults"], _masks(ctx, record, model))
             where = write_from(output, target, output.name, OUTPUT, ctx.access, record.private.get("overwrite", False))
             ctx.note(f"wrote {summary['records']} records ({summary['errors']} with an error) to {where}")
 
     run_recorded(ctx, arns.BATCH_JOB, name, work)
+
+
+def _masks(ctx, record, model):
+    """The job's filter as ``score_file`` applies it: each line's own ``filterValues``, if it has any."""
+    filter_arn = record.public.get("filterArn")
+    if not filter_arn:
+        return None
+
+    def masks_for(lines: list):
+        import torch
+
+        return torch.cat([filter_masks(ctx, filter_arn, line.get("filterValues"), model.model,
+                                       [str(line["userId"])]) for line in lines])
+    return masks_for
 
 
 JOB_KIND = recorded_kind(arns.BATCH_JOB, run_batch_job, "batch inference")

@@ -37,6 +37,7 @@ class Context:
     note: Callable[[str], None] = _stderr  # what the caller should know (progress, ignored members)
     local: dict = field(default_factory=dict)  # this call's command-line options outside the service's shape
     models: Any = None  # campaigns.ModelCache
+    live: Any = None  # tuning.live.registry.LiveRegistry: event logs, live models, trackers
     recommend: Callable | None = None  # (model, user id, numResults) -> row; None: score this call alone
 
     def __post_init__(self):
@@ -44,6 +45,10 @@ class Context:
             from .campaigns import ModelCache
 
             self.models = ModelCache()
+        if self.live is None:
+            from ..live.registry import LiveRegistry
+
+            self.live = LiveRegistry()
 
     @property
     def store(self):
@@ -52,10 +57,8 @@ class Context:
     @classmethod
     def from_settings(cls, settings: dict, runner) -> "Context":
         """The context :meth:`settings` describes (a job process's)."""
-        from ..arns import Identity
-
         roots = settings["roots"]
-        workspace = Workspace.at(settings["workspace"], Identity(settings["region"], settings["account"]))
+        workspace = Workspace.at(settings["workspace"], settings["region"], settings["account"])
         access = Access(None if roots is None else tuple(Path(r) for r in roots), workspace.root,
                         settings["s3_endpoint"])
         return cls(workspace, runner, access, RunOptions(**settings["run_options"]), origin=settings["origin"])

@@ -1,18 +1,25 @@
-"""Dataset groups and datasets: Create, Describe, List.
+"""Dataset groups and datasets: Create, Describe, List, Delete.
 
 A dataset group is a namespace; a dataset is one of its ``Interactions``, ``Items`` or ``Users`` tables
 with a schema. A dataset's ARN is ``dataset/<group name>/<TYPE>``, so a group holds one dataset per type.
 Solutions trained from a dataset group read its Interactions dataset (:func:`interactions_data`).
+
+Deleting follows the service's order: a dataset group goes only once its datasets, solutions, event trackers
+and filters have gone (ResourceInUseException names the first in the way); a dataset only while no import
+into it is running.
 """
 
 from __future__ import annotations
 
-from hrnn.errors import InvalidInputException, ResourceNotFoundException
+import shutil
+
+from hrnn.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
 
 from .. import arns
-from ..lifecycle import ACTIVE
+from ..lifecycle import ACTIVE, FINAL
 from ..paging import page
 from .schemas import check_fits
+from .tags import tagged
 
 _GROUP_SUMMARY = ("name", "datasetGroupArn", "status", "creationDateTime", "lastUpdatedDateTime")
 _DATASET_SUMMARY = ("name", "datasetArn", "datasetType", "status", "creationDateTime", "lastUpdatedDateTime")
@@ -23,7 +30,7 @@ def create_dataset_group(ctx, request: dict) -> dict:
         raise InvalidInputException("domain: domain dataset groups (recommenders) are not supported; omit domain.")
     name = request["name"]
     public = {"name": name, "datasetGroupArn": ctx.store.arn(arns.DATASET_GROUP, name), "status": ACTIVE}
-    record, _ = ctx.store.create(arns.DATASET_GROUP, name, public, request)
+    record, _ = ctx.store.create(arns.DATASET_GROUP, name, public, request, **tagged(request))
     return {"datasetGroupArn": record.arn}
 
 
@@ -47,7 +54,7 @@ def create_dataset(ctx, request: dict) -> dict:
     name = f"{group.name}/{dataset_type}"
     public = {"name": request["name"], "datasetArn": ctx.store.arn(arns.DATASET, name),
               "datasetGroupArn": group.arn, "datasetType": dataset_type, "schemaArn": schema.arn, "status": ACTIVE}
-    record, _ = ctx.store.create(arns.DATASET, name, public, request)
+    record, _ = ctx.store.create(arns.DATASET, name, public, request, **tagged(request))
     return {"datasetArn": record.arn}
 
 
@@ -61,6 +68,29 @@ def list_datasets(ctx, request: dict) -> dict:
         group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
         records = [r for r in records if r.public["datasetGroupArn"] == group.arn]
     return page([pick(r.public, _DATASET_SUMMARY) for r in records], request, "datasets")
+
+
+def delete_dataset_group(ctx, request: dict) -> dict:
+    group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
+    for kind, member in ((arns.DATASET, "datasetGroupArn"), (arns.SOLUTION, "datasetGroupArn"),
+                         (arns.EVENT_TRACKER, "datasetGroupArn"), (arns.FILTER, "datasetGroupArn")):
+        using = [r.arn for r in ctx.store.all(kind) if r.public.get(member) == group.arn]
+        if using:
+            raise ResourceInUseException(f"Dataset group {group.arn} still has {arns.TITLES[kind].lower()} "
+                                         f"{using[0]}; delete it first.")
+    ctx.store.delete(group)
+    return {}
+
+
+def delete_dataset(ctx, request: dict) -> dict:
+    dataset = ctx.store.find(arns.DATASET, request["datasetArn"])
+    running = [r.arn for r in ctx.store.all(arns.IMPORT_JOB)
+               if r.public["datasetArn"] == dataset.arn and r.status not in FINAL]
+    if running:
+        raise ResourceInUseException(f"Dataset {dataset.arn} has an import in progress ({running[0]}); wait for it.")
+    ctx.store.delete(dataset)
+    shutil.rmtree(ctx.store.data_dir(dataset.name), ignore_errors=True)  # versions keep their own data reference
+    return {}
 
 
 def interactions_data(ctx, dataset_group_arn: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from ..paging import page
 from ..store import Record, Store
 from .jobs import Job
 from .recorded import recorded_kind, resume_recorded, run_recorded
+from .tags import tagged
 
 MEMBER = "dataSource.dataLocation"
 _SUMMARY = ("datasetImportJobArn", "jobName", "status", "creationDateTime", "lastUpdatedDateTime",
@@ -43,7 +44,8 @@ def create_dataset_import_job(ctx, request: dict) -> dict:
               "dataSource": {"dataLocation": location.given} if location.scheme == "s3" else {},
               "status": PENDING, "importMode": request.get("importMode") or "FULL",
               **{k: request[k] for k in ("publishAttributionMetricsToS3",) if k in request}}
-    record, created = store.create(arns.IMPORT_JOB, name, public, request, source=location.to_list())
+    record, created = store.create(arns.IMPORT_JOB, name, public, request, source=location.to_list(),
+                                   **tagged(request))
     response = {"datasetImportJobArn": record.arn}
     if created:
         try:

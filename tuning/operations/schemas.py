@@ -1,4 +1,4 @@
-"""CreateSchema, DescribeSchema, ListSchemas: Avro record schemas for the datasets.
+"""CreateSchema, DescribeSchema, ListSchemas, DeleteSchema: Avro record schemas for the datasets.
 
 A schema is checked when it is created (JSON, an Avro ``record`` with uniquely named, flat fields of the
 types the service allows) and against a dataset type when a dataset uses it (the type's required fields
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from hrnn.errors import InvalidInputException
+from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import arns
 from ..paging import page
@@ -34,6 +34,15 @@ def create_schema(ctx, request: dict) -> dict:
 
 def describe_schema(ctx, request: dict) -> dict:
     return {"schema": ctx.store.find(arns.SCHEMA, request["schemaArn"]).public}
+
+
+def delete_schema(ctx, request: dict) -> dict:
+    schema = ctx.store.find(arns.SCHEMA, request["schemaArn"])
+    using = [r.arn for r in ctx.store.all(arns.DATASET) if r.public["schemaArn"] == schema.arn]
+    if using:
+        raise ResourceInUseException(f"Schema {schema.arn} is used by dataset {using[0]}; delete the dataset first.")
+    ctx.store.delete(schema)
+    return {}
 
 
 def list_schemas(ctx, request: dict) -> dict:

@@ -17,6 +17,7 @@ from ..lifecycle import ACTIVE, UNFINISHED
 from ..paging import page
 from ..request import typed_request
 from ..workspace import version_summary
+from .tags import tagged
 
 _SUMMARY = ("name", "solutionArn", "status", "creationDateTime", "lastUpdatedDateTime", "recipeArn")
 
@@ -32,7 +33,7 @@ def create_solution(ctx, request: dict) -> dict:
         **({"eventType": parsed.event_type} if parsed.event_type else {}),
         "solutionConfig": parsed.solution_config, "status": ACTIVE,
     }
-    record, _ = ctx.store.create(arns.SOLUTION, parsed.name, solution, request)
+    record, _ = ctx.store.create(arns.SOLUTION, parsed.name, solution, request, **tagged(request))
     return {"solutionArn": record.arn}
 
 

@@ -8,6 +8,8 @@ while a process of its own trains it. Either way the version trains on the calle
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceError
 
 from .. import arns
@@ -20,6 +22,7 @@ from ..solution_version import claim_version, end_unfinished, lock_path, train_v
 from ..workspace import version_summary
 from .datasets import interactions_data
 from .jobs import Job, JobKind
+from .tags import tagged
 
 
 JOB_KIND = JobKind(arns.SOLUTION_VERSION, work=train_version,
@@ -32,9 +35,9 @@ def create_solution_version(ctx, request: dict) -> dict:
             f"trainingMode {request['trainingMode']!r} is not supported by aws-hrnn; expected FULL (or omit it).")
     solution = ctx.store.find(arns.SOLUTION, request["solutionArn"])
     options = ctx.run_options.check()
-    data, source = training_data(ctx, solution)
-    job = {"interactions": data, **options.identity(), "origin": ctx.origin}
-    record, resumed = claim_version(ctx, solution, job)
+    data, source, through = training_data(ctx, solution)
+    job = {"interactions": data, **options.identity(), "origin": ctx.origin, "eventsThrough": through}
+    record, resumed = claim_version(ctx, solution, job, tagged(request)["tags"])
     ctx.note(f"{'resuming' if resumed else 'training'} solution version {record.arn} on {source}")
     response = {"solutionVersionArn": record.arn}
     try:
@@ -45,13 +48,14 @@ def create_solution_version(ctx, request: dict) -> dict:
     return response
 
 
-def training_data(ctx, solution) -> tuple[str, str]:
-    """(the Interactions file, what it is, in words): the command line's ``--interactions``, else the
-    solution's dataset group's imported data; never a silent default."""
+def training_data(ctx, solution) -> tuple[str, str, int]:
+    """(the Interactions file, what it is in words, the seq of the last tracked event in it): the command
+    line's ``--interactions``, else the solution's dataset group's imported data plus its tracked events (as
+    the service trains on both); never a silent default."""
     given = ctx.local.get("interactions")
     if given:
         path = local_file(given, "--interactions", ctx.access)
-        return path, f"{path} (--interactions)"
+        return path, f"{path} (--interactions)", -1
     group = solution.public.get("datasetGroupArn")
     if not group:
         raise InvalidInputException(
@@ -62,7 +66,32 @@ def training_data(ctx, solution) -> tuple[str, str]:
             f"Solution {solution.arn}'s dataset group {group} does not exist here; give --interactions FILE (hrnn "
             "command), or create the dataset group and import its Interactions data first.")
     data, dataset = interactions_data(ctx, group)
-    return data, f"the imported data of {dataset}"
+    events = ctx.live.log(ctx.store, ctx.store.identity.parse(arns.DATASET_GROUP, group)).events()
+    if not events:
+        return data, f"the imported data of {dataset}", -1
+    combined = Path(data).with_name(f"{Path(data).stem}+events-{events[-1].seq}.parquet")
+    if not combined.exists():
+        _write_with_events(data, events, combined)
+    return str(combined), f"the imported data of {dataset} and its tracked events", events[-1].seq
+
+
+def _write_with_events(data: str, events, target: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hrnn.atomic import atomic_path
+    from hrnn.data.interactions import read_interactions
+
+    from ..live.eventlog import training_rows
+
+    rows = training_rows(events)
+    tracked = pa.table({"USER_ID": pa.array(rows["USER_ID"], pa.string()),
+                        "ITEM_ID": pa.array(rows["ITEM_ID"], pa.string()),
+                        "TIMESTAMP": pa.array(rows["TIMESTAMP"], pa.int64()),
+                        "EVENT_TYPE": pa.array(rows["EVENT_TYPE"], pa.string()),
+                        "EVENT_VALUE": pa.array(rows["EVENT_VALUE"], pa.float64())})
+    with atomic_path(target) as tmp:
+        pq.write_table(pa.concat_tables([read_interactions(data), tracked], promote_options="permissive"), tmp)
 
 
 def describe_solution_version(ctx, request: dict) -> dict:

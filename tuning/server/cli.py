@@ -35,8 +35,10 @@ def add_serve_command(sub) -> None:
                    help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 listens on every interface)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     p.add_argument("--workspace", default=None, help="workspace directory (default: $HRNN_WORKSPACE or ./hrnn-workspace)")
-    p.add_argument("--region", default=None, help="the region clients sign for (default: $AWS_REGION, "
-                   "$AWS_DEFAULT_REGION, else us-east-1)")
+    p.add_argument("--region", default=None, help="the region of the ARNs and of the clients' signatures (default: "
+                   "the workspace's; for a new one $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)")
+    p.add_argument("--account-id", default=None, help="the account of the ARNs (default: the workspace's; for a new "
+                   "one $HRNN_ACCOUNT_ID, else 000000000000)")
     p.add_argument("--credentials-file", default=None,
                    help="INI file of accepted key pairs (aws_access_key_id, aws_secret_access_key per section); "
                         "HRNN_ACCESS_KEY_ID/HRNN_SECRET_ACCESS_KEY in the environment are accepted too")
@@ -84,10 +86,6 @@ def _exit(message: str) -> None:
     raise SystemExit(2)
 
 
-def server_region(args) -> str:
-    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
 def build_context(args: argparse.Namespace):
     from ..locations import Access
     from ..operations import Context, background_runner
@@ -95,7 +93,7 @@ def build_context(args: argparse.Namespace):
     from ..workspace import Workspace
     from .runtime import RecommendationBatcher
 
-    workspace = Workspace.at(args.workspace)
+    workspace = Workspace.at(args.workspace, args.region, args.account_id)
     options = RunOptions(device=args.device, quiet=False, gpus_per_trial=args.gpus_per_trial,
                          cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage).check()
     endpoint = args.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -144,7 +142,8 @@ async def _serve(args: argparse.Namespace, ctx, credentials: dict[str, str]) -> 
     import torch
 
     torch.set_num_threads(max(1, args.inference_threads))  # more intra-op threads than scoring threads only spin
-    endpoint = Endpoint(ctx, Verifier(credentials, region=server_region(args)))
+    identity = ctx.workspace.identity
+    endpoint = Endpoint(ctx, Verifier(credentials, region=identity.region))
     runner = web.AppRunner(endpoint.application(), access_log=None, handle_signals=False,
                            keepalive_timeout=args.header_timeout)
     await runner.setup()
@@ -160,7 +159,7 @@ async def _serve(args: argparse.Namespace, ctx, credentials: dict[str, str]) -> 
         host, port = server.sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(json.dumps({"endpoint": f"http://{shown}:{port}", "workspace": str(ctx.workspace.root),
-                          "region": server_region(args)}), flush=True)
+                          "region": identity.region, "accountId": identity.account}), flush=True)
         await stopped.wait()
     finally:
         if server is not None:
