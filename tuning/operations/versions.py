@@ -90,8 +90,11 @@ def _write_with_events(data: str, events, target: Path) -> None:
                         "TIMESTAMP": pa.array(rows["TIMESTAMP"], pa.int64()),
                         "EVENT_TYPE": pa.array(rows["EVENT_TYPE"], pa.string()),
                         "EVENT_VALUE": pa.array(rows["EVENT_VALUE"], pa.float64())})
+    imported = read_interactions(data)
+    imported = imported.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else
+                                                 f.type) for f in imported.schema]))  # categorical columns as text
     with atomic_path(target) as tmp:
-        pq.write_table(pa.concat_tables([read_interactions(data), tracked], promote_options="permissive"), tmp)
+        pq.write_table(pa.concat_tables([imported, tracked], promote_options="permissive"), tmp)
 
 
 def describe_solution_version(ctx, request: dict) -> dict:
