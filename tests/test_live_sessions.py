@@ -17,16 +17,12 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-import torch
-
 from hrnn.artifact import LoadedModel
-from hrnn.data import DataConfig, build_interactions
-from hrnn.evaluation import HRNNScorer
 from hrnn.errors import InvalidInputException, LimitExceededException, ResourceInUseException, \
     ResourceNotFoundException
-from hrnn.serving import UserStates
 from hrnn.synth import generate_interactions
 
+from live_reference import offline_recommendations
 from local_ops import Local
 
 RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
@@ -120,22 +116,7 @@ def streamed(world):
 
 
 def _offline(world, sent: dict[str, list[dict]]) -> list[dict]:
-    """What the same model recommends now from each user's whole history (imported + new events), computed
-    by the evaluator's recurrence over the whole sequence (no live step): the reference."""
-    users, model = world["users"], world["model"]
-    history = world["history"].filter(pa.compute.is_in(world["history"].column("USER_ID"), pa.array(users)))
-    table = pa.concat_tables([history, pa.Table.from_pylist([r for u in users for r in sent[u]],
-                                                            schema=history.schema)])
-    known = pa.array(model.item_ids.to_pylist())
-    table = table.filter(pa.compute.is_in(table.column("ITEM_ID"), known))  # unknown items move no state
-    whole = build_interactions(table, DataConfig(max_user_history_length_percentile=1.0, check_minimums=False))
-    whole.items = model.item_indices(whole.item_ids.take(pa.array(whole.items)).to_pylist()).astype(np.int32)
-    h_s, h_u, _ = HRNNScorer(model.model, torch.device("cpu")).user_states(whole)
-    seq_of = {whole.user_ids[int(u)].as_py(): i for i, u in enumerate(whole.seq_users)}
-    rows = torch.as_tensor([seq_of[u] for u in users])
-    last = torch.as_tensor(whole.times[whole.user_offsets[1:] - 1])[rows]
-    states = UserStates(h_s[rows], h_u[rows], last, torch.ones(len(users), dtype=torch.bool))
-    return model.recommend_states(states, 10, at_time=time.time())
+    return offline_recommendations(world["model"], world["history"], sent, world["users"], 10)
 
 
 def test_recommendations_follow_the_events_exactly_as_offline(world, streamed):

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+import pyarrow as pa
 import pytest
 
 from hrnn.artifact import LoadedModel
@@ -282,8 +283,113 @@ def test_the_aws_cli_workflow(server, root):
                      "batchInferenceJob")["status"] == "ACTIVE"
     rows = [json.loads(line) for line in (root / "cli-out" / "cli-users.jsonl.out").read_text().splitlines()]
     assert rows[0]["output"]["recommendedItems"] == [i["itemId"] for i in recommended]
+    tracker = _aws(server, "personalize", "create-event-tracker", "--name", "cli-site", "--dataset-group-arn", group)
+    _aws(server, "personalize-events", "put-events", "--tracking-id", tracker["trackingId"], "--user-id", "1",
+         "--session-id", "cli-1", "--event-list", *(f"eventType=click,itemId={i['itemId']},sentAt={int(time.time())}"
+                                                   for i in recommended[:3]))
+    moved = _aws(server, "personalize-runtime", "get-recommendations", "--campaign-arn", campaign, "--user-id", "1",
+                 "--num-results", "4")["itemList"]
+    assert [i["itemId"] for i in moved] != [i["itemId"] for i in recommended]
+    retrained = _aws(server, "personalize", "create-solution-version", "--solution-arn", solution)["solutionVersionArn"]
+    assert _aws_wait(server, ("personalize", "describe-solution-version", "--solution-version-arn", retrained),
+                     "solutionVersion")["status"] == "ACTIVE"
+    _aws(server, "personalize", "update-campaign", "--campaign-arn", campaign, "--solution-version-arn", retrained)
+    deadline = time.monotonic() + 120
+    while _aws(server, "personalize", "describe-campaign", "--campaign-arn", campaign)["campaign"][
+            "latestCampaignUpdate"]["status"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    cli_filter = _aws(server, "personalize", "create-filter", "--name", "cli-clicks", "--dataset-group-arn", group,
+                      "--filter-expression", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')["filterArn"]
+    clicked = {i["itemId"] for i in recommended[:3]}
+    filtered = _aws(server, "personalize-runtime", "get-recommendations", "--campaign-arn", campaign, "--user-id", "1",
+                    "--num-results", "50", "--filter-arn", cli_filter)["itemList"]
+    assert filtered and not clicked & {i["itemId"] for i in filtered}
+    _aws(server, "personalize", "tag-resource", "--resource-arn", campaign, "--tags", "tagKey=stage,tagValue=cli")
+    assert _aws(server, "personalize", "list-tags-for-resource", "--resource-arn", campaign)["tags"] == [
+        {"tagKey": "stage", "tagValue": "cli"}]
+    _aws(server, "personalize", "delete-campaign", "--campaign-arn", campaign)
+    _aws(server, "personalize", "delete-solution", "--solution-arn", solution)
+    _aws(server, "personalize", "delete-event-tracker", "--event-tracker-arn", tracker["eventTrackerArn"])
+    _aws(server, "personalize", "delete-filter", "--filter-arn", cli_filter)
+    _aws(server, "personalize", "delete-dataset", "--dataset-arn", dataset)
+    _aws(server, "personalize", "delete-dataset-group", "--dataset-group-arn", group)
+    _aws(server, "personalize", "delete-schema", "--schema-arn", schema)
     failed = subprocess.run([sys.executable, "-m", "awscli", "personalize", "describe-solution", "--solution-arn",
                              solution + "-missing", "--endpoint-url", server.endpoint], capture_output=True, text=True,
                             env={**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
                                  "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": os.devnull}, timeout=120)
     assert failed.returncode == 255 and "ResourceNotFoundException" in failed.stderr
+
+
+# ---- live sessions, and the end of a migrating user's notebook (issue 17) -----------------------------------
+
+def test_the_live_workflow_tracker_events_update_filters_tags_and_deletes(server, trained, root):
+    """tracker -> PutEvents -> GetRecommendations moves as the offline computation says -> UpdateCampaign to a
+    version retrained on the tracked events -> filters -> tags -> delete everything in the service's order."""
+    import pyarrow.csv as pcsv
+
+    from live_reference import offline_recommendations
+
+    api, runtime = trained["api"], trained["runtime"]
+    events = client(server.endpoint, "personalize-events")
+    tracker = api.create_event_tracker(name="shop-site", datasetGroupArn=trained["group"])
+    assert wait_for(lambda: api.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"]),
+                    "eventTracker")["trackingId"] == tracker["trackingId"]
+    model = LoadedModel.load(Workspace.at(server.workspace).resolve_version(trained["version"]).model)
+    users = model.user_ids.to_pylist()[:4]
+    items = model.item_ids.to_pylist()
+    now = int(time.time())
+    sent = {u: [{"USER_ID": u, "ITEM_ID": items[(11 * n + k) % len(items)], "TIMESTAMP": now - 300 + 20 * k,
+                 "EVENT_TYPE": "purchase" if k == 2 else "click"} for k in range(3)] for n, u in enumerate(users)}
+    for user, rows in sent.items():
+        events.put_events(trackingId=tracker["trackingId"], userId=user, sessionId=f"web-{user}",
+                          eventList=[{"eventType": r["EVENT_TYPE"], "itemId": r["ITEM_ID"], "sentAt": r["TIMESTAMP"]}
+                                     for r in rows])
+    history = pcsv.read_csv(root / "interactions.csv", convert_options=pcsv.ConvertOptions(
+        column_types={"USER_ID": pa.string(), "ITEM_ID": pa.string()}))
+    expected = offline_recommendations(model, history, sent, users, 8)
+    for user, want in zip(users, expected):
+        got = runtime.get_recommendations(campaignArn=trained["campaign"], userId=user, numResults=8)["itemList"]
+        assert [x["itemId"] for x in got] == [x["itemId"] for x in want["itemList"]]
+
+    retrained = api.create_solution_version(solutionArn=trained["solution"])["solutionVersionArn"]
+    assert wait_for(lambda: api.describe_solution_version(solutionVersionArn=retrained),
+                    "solutionVersion")["status"] == "ACTIVE"
+    record = Workspace.at(server.workspace).store.find("solution-version", retrained)
+    assert record.private["job"]["eventsThrough"] >= 11  # the twelve tracked events are in its training data
+    api.update_campaign(campaignArn=trained["campaign"], solutionVersionArn=retrained)
+    update = wait_for(lambda: {"u": api.describe_campaign(campaignArn=trained["campaign"])["campaign"][
+        "latestCampaignUpdate"]}, "u")
+    assert update["status"] == "ACTIVE" and update["solutionVersionArn"] == retrained
+
+    no_purchases = api.create_filter(name="no-purchases", datasetGroupArn=trained["group"],
+                                     filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
+    bought = sent[users[0]][2]["ITEM_ID"]
+    filtered = runtime.get_recommendations(campaignArn=trained["campaign"], userId=users[0], numResults=100,
+                                           filterArn=no_purchases["filterArn"])["itemList"]
+    assert filtered and bought not in [x["itemId"] for x in filtered]
+    api.tag_resource(resourceArn=trained["campaign"], tags=[{"tagKey": "stage", "tagValue": "test"}])
+    assert api.list_tags_for_resource(resourceArn=trained["campaign"])["tags"] == [{"tagKey": "stage",
+                                                                                      "tagValue": "test"}]
+
+    # The end of every sample notebook: delete everything, in the service's order.
+    with pytest.raises(api.exceptions.ResourceInUseException):
+        api.delete_dataset_group(datasetGroupArn=trained["group"])
+    for campaign in api.list_campaigns()["campaigns"]:
+        api.delete_campaign(campaignArn=campaign["campaignArn"])
+    for solution in api.list_solutions(datasetGroupArn=trained["group"])["solutions"]:
+        api.delete_solution(solutionArn=solution["solutionArn"])
+    api.delete_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    api.delete_filter(filterArn=no_purchases["filterArn"])
+    schemas = set()
+    for dataset in api.list_datasets(datasetGroupArn=trained["group"])["datasets"]:
+        schemas.add(api.describe_dataset(datasetArn=dataset["datasetArn"])["dataset"]["schemaArn"])
+        api.delete_dataset(datasetArn=dataset["datasetArn"])
+    api.delete_dataset_group(datasetGroupArn=trained["group"])
+    for schema in schemas:
+        api.delete_schema(schemaArn=schema)
+    assert trained["group"] not in [g["datasetGroupArn"] for g in api.list_dataset_groups()["datasetGroups"]]
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.put_events(trackingId=tracker["trackingId"], sessionId="late",
+                          eventList=[{"eventType": "click", "sentAt": time.time()}])
