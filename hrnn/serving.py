@@ -76,12 +76,25 @@ def advance(model: HRNN, states: UserStates, items, times, session_timeout_secon
 
 def _step(model: HRNN, states: UserStates, items: torch.Tensor, times: torch.Tensor, timeout: float) -> UserStates:
     """One known item per user: one step of the model's forward (T = 1) for the whole batch."""
-    elapsed = times - states.last_time
-    user_start = ~states.has_history
-    session_start = user_start.numpy() | (elapsed.numpy() > timeout)  # exactly as ingest cuts sessions
-    gates = model.encode(items.unsqueeze(0), gaps_from_elapsed(elapsed, user_start).unsqueeze(0))
-    _, h_s, h_u = model.advance(gates, session_start[None], user_start.numpy()[None], states.h_s, states.h_u)
-    return UserStates(h_s, h_u, times.clone(), torch.ones_like(states.has_history))
+    return advance_window(model, states, items.unsqueeze(0), times.unsqueeze(0), timeout)
+
+
+@torch.no_grad()
+def advance_window(model: HRNN, states: UserStates, items, times, session_timeout_seconds: float) -> UserStates:
+    """The states after ``T`` more events of each user, in one call of the model's forward: ``items`` and
+    ``times`` [T, B] (every item known to the model, each user's events in time order). The same rules as
+    :func:`advance`, event by event; a window costs about what one step does, so a user's several new events
+    (a PutEvents of ten) move their state at the price of one."""
+    items = torch.as_tensor(np.asarray(items, dtype=np.int64))
+    times = torch.as_tensor(np.asarray(times, dtype=np.int64))
+    previous = torch.cat([states.last_time.unsqueeze(0), times[:-1]])
+    elapsed = times - previous
+    user_start = torch.zeros_like(items, dtype=torch.bool)
+    user_start[0] = ~states.has_history
+    session_start = user_start.numpy() | (elapsed.numpy() > session_timeout_seconds)  # as ingest cuts sessions
+    gates = model.encode(items, gaps_from_elapsed(elapsed, user_start))
+    _, h_s, h_u = model.advance(gates, session_start, user_start.numpy(), states.h_s, states.h_u)
+    return UserStates(h_s, h_u, times[-1].clone(), torch.ones_like(states.has_history))
 
 
 @torch.no_grad()

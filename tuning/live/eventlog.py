@@ -7,9 +7,11 @@ a group commit); writers in other processes (the ``hrnn`` command) are excluded 
 and a writer that finds the log grown by another catches up before it appends. An event is recorded once per
 ``eventId`` (a resent event is acknowledged and not appended again); an event without one gets one.
 
-The log is the input of everything downstream: the live states are rebuilt from a model and the log's events
-after the ones it was trained on, and a new solution version trains on the imported data plus the log
-(:func:`training_table`), as the service trains on imported and tracked interactions together.
+The log is the input of everything downstream: ``on_commit`` receives every newly recorded event, in the
+log's order, as each group commit completes (before its writers are answered), so the live states move with
+the log and many requests' events move them together; the live states are rebuilt from a model and the log's
+events after the ones it was trained on; and a new solution version trains on the imported data plus the log
+(:func:`training_rows`), as the service trains on imported and tracked interactions together.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import threading
 import uuid
 from concurrent.futures import Future
@@ -48,8 +51,9 @@ class Event:
 
 
 class EventLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, on_commit=None):
         self.path = path
+        self.on_commit = on_commit  # (events recorded by one commit, in order) -> None
         self._lock = threading.Lock()
         self._pending: list[tuple[list[dict], Future]] = []
         self._writing = False
@@ -86,6 +90,11 @@ class EventLog:
                     future.set_exception(storage_error(exc, f"record events in {self.path}")
                                          if isinstance(exc, OSError) else exc)
                 continue
+            if self.on_commit is not None:
+                try:
+                    self.on_commit([e for events in recorded for e in events])
+                except Exception as exc:  # noqa: BLE001 - recorded is recorded: the states catch up from the log
+                    sys.stderr.write(f"events recorded in {self.path} could not move the live states: {exc!r}\n")
             for (_, future), events in zip(batch, recorded):
                 future.set_result(events)
 

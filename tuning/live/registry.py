@@ -27,7 +27,8 @@ class LiveRegistry:
         """The event log of the dataset group named ``group``."""
         with self._lock:
             if group not in self._logs:
-                self._logs[group] = EventLog(store.root / "events" / group / "events.log")
+                self._logs[group] = EventLog(store.root / "events" / group / "events.log",
+                                             on_commit=lambda events: self.apply(group, events))
             return self._logs[group]
 
     def register(self, group: str, model) -> None:
@@ -36,7 +37,8 @@ class LiveRegistry:
             self._models.setdefault(group, weakref.WeakSet()).add(model)
 
     def apply(self, group: str, events: list[Event]) -> None:
-        """Advance every live model of the group by newly recorded events."""
+        """Advance every live model of the group by newly recorded events (the log calls this as each commit
+        completes, in the log's order)."""
         with self._lock:
             models = list(self._models.get(group, ()))
             index = self._indexes.get(group)

@@ -8,8 +8,9 @@ arrived after the model was trained (:mod:`hrnn.serving` does the step; this mod
   service asks clients to pass the session id as the userId of an anonymous user).
 * **In order, once.** Events are applied in the log's order, each once (``seq``); a gap (events this model has
   not seen) is filled from the log first, so a model loaded while events arrive misses none.
-* **Batched.** Events of many users are applied in rounds, one event per user per round, each round one
-  step of the model for all of them (a few small multiplies, whatever the number of users).
+* **Batched.** The events that arrive together (one commit of the log) move their users' states in one call
+  of the model's forward per distinct number of events (:func:`hrnn.serving.advance_window`: a window of
+  ``T`` events for ``B`` users, a few small multiplies whatever ``B``).
 * **Recommendations** for a user with a live state are scored from it (:meth:`LoadedModel.recommend_states`),
   for everyone else from the stored states, with the same scoring and top-k.
 """
@@ -22,7 +23,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from hrnn.serving import UserStates
+from hrnn.serving import UserStates, advance_window
 
 from .eventlog import Event, EventLog
 
@@ -73,23 +74,23 @@ class LiveModel:
 
     def _advance(self, steps: list[tuple[tuple[str, str], Event]]) -> None:
         """Rounds of one event per state: each round is one step of the model for all of them."""
-        queues: dict[tuple[str, str], list[Event]] = defaultdict(list)
-        for key, event in steps:
-            queues[key].append(event)
-        if not queues:
-            return
-        rows = self._ensure(list(queues))
-        depth = max(len(q) for q in queues.values())
-        keys = list(queues)
-        for r in range(depth):
-            live = [i for i, k in enumerate(keys) if len(queues[k]) > r]
-            moving = [queues[keys[i]][r] for i in live]
-            index = torch.as_tensor([rows[i] for i in live])
-            items = self.model.item_indices([e.item_id or "" for e in moving])
-            items[[i for i, e in enumerate(moving) if e.item_id is None]] = -1
-            times = np.fromiter((int(e.sent_at) for e in moving), dtype=np.int64, count=len(moving))
-            moved = self.model.advance(self._states.take(index), items, times)
-            s = self._states
+        items = self.model.item_indices([e.item_id or "" for _, e in steps])
+        known = [(key, e, item) for (key, e), item in zip(steps, items) if e.item_id is not None and item >= 0]
+        if not known:
+            return  # an item the model does not know moves no state (it is recorded all the same)
+        queues: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        for key, e, item in known:
+            queues[key].append((int(item), int(e.sent_at)))
+        rows = dict(zip(queues, self._ensure(list(queues))))
+        by_length: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for key, queue in queues.items():
+            by_length[len(queue)].append(key)
+        s = self._states
+        for keys in by_length.values():
+            window = np.asarray([queues[k] for k in keys], dtype=np.int64).transpose(1, 0, 2)  # [T, B, (item, time)]
+            index = torch.as_tensor([rows[k] for k in keys])
+            moved = advance_window(self.model.model, s.take(index), window[..., 0], window[..., 1],
+                                   self.model.info["session_timeout_seconds"])
             s.h_s[index], s.h_u[index], s.last_time[index], s.has_history[index] = (
                 moved.h_s, moved.h_u, moved.last_time, moved.has_history)
 

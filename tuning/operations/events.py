@@ -20,10 +20,8 @@ _RESERVED_PROPERTIES = ("userid", "sessionid", "eventtype", "timestamp", "recomm
 def put_events(ctx, request: dict) -> dict:
     _, group = ctx.live.tracker(ctx.store, request["trackingId"])
     events = [_event(e, i) for i, e in enumerate(request["eventList"])]
-    recorded = ctx.live.log(ctx.store, group).append(request["trackingId"], request.get("userId"),
-                                                     request["sessionId"], events)
-    ctx.live.apply(group, recorded)
-    return {}
+    ctx.live.log(ctx.store, group).append(request["trackingId"], request.get("userId"), request["sessionId"], events)
+    return {}  # recorded on disk, and the group's live states moved (the log's commit does both)
 
 
 def _event(event: dict, i: int) -> dict:
