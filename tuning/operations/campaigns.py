@@ -15,6 +15,7 @@ serves its current version.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -65,6 +66,7 @@ class ModelCache:
                 if group:
                     ctx.live.register(group, live)
                 self._models[version_arn] = live
+                gc.freeze()  # the model's many long-lived objects: out of every later collection's walk
         return self._models[version_arn]
 
     def drop(self, version_arn: str) -> None:
