@@ -40,7 +40,12 @@ from .store import Record, storage_error
 
 _DESCRIBED = ("recipeArn", "performHPO", "performAutoML", "solutionConfig", "datasetGroupArn", "eventType")
 RESUMABLE = UNFINISHED + (STOPPED,)
-IDENTITY = ("interactions", "maxEpochs", "storage", "origin")  # what a resumed run must share with the first
+
+
+def identity(job: dict) -> list[str]:
+    """What a resumed run must share with the run it resumes: the data, the run options the results depend
+    on and the front end (``eventsThrough`` follows from the data)."""
+    return [k for k in job if k not in ("eventsThrough", "pid", "host")]
 
 
 def lock_path(ctx, solution: str):
@@ -60,7 +65,7 @@ def claim_version(ctx, solution: Record, job: dict, tags: list | None = None) ->
                 f"{f' ({latest.arn})' if latest else ''}; wait for it to finish or stop it before creating another.")
         if latest is not None and latest.status in RESUMABLE:
             previous = latest.private.get("job", {})
-            if ctx.resume_same_command and all(previous.get(k) == job.get(k) for k in IDENTITY):
+            if ctx.resume_same_command and all(previous.get(k) == job.get(k) for k in identity(job)):
                 if latest.status == STOPPED:  # to be trained again: no longer final
                     latest = store.update(latest, {"status": PENDING}, drop=("failureReason",))
                 return latest, True
@@ -83,7 +88,7 @@ def _unfinished_message(version: Record, previous: dict, job: dict, resumes: boo
         return (f"Solution version {version.arn} is {version.status}, created through the "
                 f"{'endpoint (hrnn serve)' if previous.get('origin') == 'endpoint' else 'hrnn command'}; it is "
                 "left to that front end. Wait for it, or stop it with stop-solution-version-creation.")
-    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job.get(k)!r})" for k in IDENTITY
+    differences = ", ".join(f"{k} {previous.get(k)!r} (now {job.get(k)!r})" for k in identity(job)
                             if previous.get(k) != job.get(k))
     return (f"Solution version {version.arn} is unfinished ({version.status}, its process has ended) and was "
             f"started with {differences or 'other options'}. Run create-solution-version with the same options to "

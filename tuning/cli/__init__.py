@@ -13,6 +13,7 @@ in use, a failed solution version), 252 a usage error (the command line itself),
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import traceback
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         return _usage(parser, f"Bad value for --query {args.query[:100]}: {exc}")
     if args.generate_cli_skeleton:
-        render(skeleton(command, args.generate_cli_skeleton), "json", sys.stdout)
+        sys.stdout.write(json.dumps(skeleton(command, args.generate_cli_skeleton), indent=4) + "\n")
         return 0
     with interrupts.handling_signals():
         response, code = _execute(parser, args, command)

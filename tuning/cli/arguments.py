@@ -56,6 +56,7 @@ class Option:
     local: bool = False
     shape: str | None = None  # the botocore shape of a structure, list or map (skeletons, locations)
     positional: bool = False
+    item_kind: str | None = None  # a list's items: "structure", "string", ...
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -118,6 +119,9 @@ def add_command(sub, command: Command) -> None:
         kwargs: dict = {"help": help_text, "default": None, "dest": option.member}
         if option.kind == "boolean":
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif option.kind == "list":  # as the AWS CLI: --event-list A B C, each JSON or shorthand (or one JSON list)
+            kwargs.update(nargs="+", metavar=option.names[0].lstrip("-").upper().replace("-", "_"),
+                          type=_list_item(option))
         else:
             kwargs["metavar"] = option.names[0].lstrip("-").upper().replace("-", "_")
             kwargs["type"] = _converter(option)
@@ -154,6 +158,22 @@ def _converter(option: Option):
     return convert
 
 
+def _list_item(option: Option):
+    def convert(text: str):
+        if text.startswith("file://"):
+            text = _read_parameter_file(text)
+        try:
+            if text.strip()[:1] in ("[", "{", '"'):
+                return _structured(text, Option(option.member, option.help, kind="json"))
+            if option.item_kind == "structure":
+                return typed(parse_shorthand(text.strip()), _item_shape(option))
+        except (ValueError, ShorthandError) as exc:
+            raise argparse.ArgumentTypeError(_why(option, text, exc)) from None
+        return int(text) if option.item_kind in ("integer", "long") else text
+    convert.__name__ = "list item"
+    return convert
+
+
 def _why(option: Option, text: str, exc: Exception) -> str:
     if option.kind == "integer":
         return f"expected an integer, got {text!r}"
@@ -187,7 +207,45 @@ def _structured(text: str, option: Option):
         for key in reversed(path):
             value = {key: value}
         return value
-    return parse_shorthand(stripped, as_list=option.kind == "list")
+    return typed(parse_shorthand(stripped, as_list=option.kind == "list"), option.shape)
+
+
+def _item_shape(option: Option) -> str | None:
+    from ..contract import shapes
+
+    for service in ("personalize", "personalize-runtime", "personalize-events"):
+        shape = shapes(service).get(option.shape or "")
+        if shape and shape.get("type") == "list":
+            return shape["member"]["shape"]
+    return None
+
+
+def typed(value: Any, shape_name: str | None, depth: int = 0) -> Any:
+    """Shorthand's strings as the shape types them (numbers, booleans, epoch timestamps), as the AWS CLI
+    converts them; anything that does not convert is left for the operation to refuse with its message."""
+    from ..contract import shapes
+
+    shape = next((shapes(s)[shape_name] for s in ("personalize", "personalize-runtime", "personalize-events")
+                  if shape_name and shape_name in shapes(s)), None)
+    if shape is None or depth > 32:
+        return value
+    kind = shape["type"]
+    if kind == "structure" and isinstance(value, dict):
+        members = shape.get("members", {})
+        return {k: typed(v, members[k]["shape"], depth + 1) if k in members else v for k, v in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [typed(v, shape["member"]["shape"], depth + 1) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: typed(v, shape["value"]["shape"], depth + 1) for k, v in value.items()}
+    if isinstance(value, str):
+        converters = {"integer": int, "long": int, "double": float, "float": float,
+                      "boolean": lambda v: {"true": True, "false": False}[v.lower()],
+                      "timestamp": lambda v: float(v) if re.fullmatch(r"\d+(\.\d+)?", v) else v}
+        try:
+            return converters[kind](value) if kind in converters else value
+        except (ValueError, KeyError):
+            return value
+    return value
 
 
 def members(args: argparse.Namespace, command: Command) -> tuple[dict, dict]:
@@ -217,6 +275,8 @@ def members(args: argparse.Namespace, command: Command) -> tuple[dict, dict]:
         values[key] = value
     for option in command.options:
         given = getattr(args, option.member, None)
+        if option.kind == "list" and isinstance(given, list) and len(given) == 1 and isinstance(given[0], list):
+            given = given[0]  # one JSON list given whole
         if given is not None:
             values[option.member] = given
         if values.get(option.member) is None:
@@ -246,7 +306,13 @@ def skeleton(command: Command, which: str) -> dict:
         return _shape_skeleton(table, command.output_shape, 0) if command.output_shape else {}
     placeholders = {"string": "", "integer": 0, "number": 0.0, "boolean": True, "json": {}}
     return {o.member: (_shape_skeleton(table, o.shape, 0) if o.shape else placeholders.get(o.kind, ""))
-            for o in command.options if not o.positional}
+            for o in skeleton_options(command)}
+
+
+def skeleton_options(command: Command) -> list[Option]:
+    """An operation's skeleton holds the service's members only (as the AWS CLI's); a local command's, its
+    options."""
+    return [o for o in command.options if not o.positional and (command.run is not None or not o.local)]
 
 
 def _shape_skeleton(shapes: dict, name: str, depth: int) -> Any:

@@ -33,7 +33,8 @@ def _member_options(service: str, operation: str) -> list[Option]:
             member, first_sentence(ref.get("documentation") or target.get("documentation", "")) or member,
             kind=kind, required=member in required, choices=tuple(target["enum"]) if "enum" in target else None,
             flags=ALIASES.get((operation, member), ()),
-            shape=ref["shape"] if kind in ("structure", "list", "map") else None))
+            shape=ref["shape"] if kind in ("structure", "list", "map") else None,
+            item_kind=shapes[target["member"]["shape"]]["type"] if kind == "list" else None))
     return options
 
 

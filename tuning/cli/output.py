@@ -49,7 +49,7 @@ def render(response: Any, output: str, stream: TextIO, query=None, title: str = 
         _text(response, stream)
     elif output == "table":
         _table(response, stream, title)
-    elif response is not None or query is not None:
+    elif response not in (None, {}) or query is not None:  # as the AWS CLI: an empty answer prints nothing
         stream.write(json.dumps(response, indent=4, ensure_ascii=False) + "\n")
     stream.flush()
 
