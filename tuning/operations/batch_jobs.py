@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from hrnn.errors import InvalidInputException, ServiceError
+from hrnn.errors import InvalidInputException
 
 from .. import arns
 from ..batch import MAX_INPUT_BYTES, score_file
@@ -18,7 +18,7 @@ from ..lifecycle import PENDING
 from ..locations import Location, check_target, parse, read_into, write_from
 from ..paging import page
 from .filters import filter_masks
-from .jobs import Job
+from .jobs import Job, start
 from .recorded import recorded_kind, resume_recorded, run_recorded
 from .tags import tagged
 from .versions import active_version
@@ -60,13 +60,7 @@ def create_batch_inference_job(ctx, request: dict) -> dict:
     record, created = ctx.store.create(arns.BATCH_JOB, name, public, request, source=source.to_list(),
                                        target=target.to_list(), overwrite=overwrite, **tagged(request))
     response = {"batchInferenceJobArn": record.arn}
-    if created:
-        try:
-            ctx.runner.submit(ctx, Job(arns.BATCH_JOB, record.name))
-        except ServiceError as exc:
-            exc.response = response
-            raise
-    return response
+    return start(ctx, Job(arns.BATCH_JOB, record.name), response) if created else response
 
 
 def describe_batch_inference_job(ctx, request: dict) -> dict:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import shutil
 import sys
 
-from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceError
+from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import arns
 from ..lifecycle import FINAL, PENDING
 from ..locations import Location, parse, read_into
 from ..paging import page
 from ..store import Record, Store
-from .jobs import Job
+from .jobs import Job, start
 from .recorded import recorded_kind, resume_recorded, run_recorded
 from .tags import tagged
 
@@ -47,13 +47,7 @@ def create_dataset_import_job(ctx, request: dict) -> dict:
     record, created = store.create(arns.IMPORT_JOB, name, public, request, source=location.to_list(),
                                    **tagged(request))
     response = {"datasetImportJobArn": record.arn}
-    if created:
-        try:
-            ctx.runner.submit(ctx, Job(arns.IMPORT_JOB, record.name))
-        except ServiceError as exc:
-            exc.response = response
-            raise
-    return response
+    return start(ctx, Job(arns.IMPORT_JOB, record.name), response) if created else response
 
 
 def describe_dataset_import_job(ctx, request: dict) -> dict:

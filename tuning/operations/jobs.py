@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hrnn.errors import LimitExceededException
+from hrnn.errors import LimitExceededException, ServiceError
 
 from ..lifecycle import FINAL
 from ..locks import RecordLock, holder_pid, is_held, read_holder
@@ -50,6 +50,17 @@ class JobKind:
 class Job:
     kind: str
     name: str
+
+
+def start(ctx, job: Job, response: dict) -> dict:
+    """Hand a job to the context's runner and answer ``response``; when the work runs now and fails or is
+    stopped, the error still carries the answer (the caller can describe what it created)."""
+    try:
+        ctx.runner.submit(ctx, job)
+    except (ServiceError, KeyboardInterrupt) as exc:
+        exc.response = response
+        raise
+    return response
 
 
 def is_final(ctx, job: Job) -> bool:

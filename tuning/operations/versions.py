@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceError
+from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import arns
 from ..contract import public
@@ -21,7 +21,7 @@ from ..paging import page
 from ..solution_version import claim_version, end_unfinished, lock_path, train_version
 from ..workspace import version_summary
 from .datasets import interactions_data
-from .jobs import Job, JobKind
+from .jobs import Job, JobKind, start
 from .tags import tagged
 
 
@@ -39,13 +39,7 @@ def create_solution_version(ctx, request: dict) -> dict:
     job = {"interactions": data, **options.identity(), "origin": ctx.origin, "eventsThrough": through}
     record, resumed = claim_version(ctx, solution, job, tagged(request)["tags"])
     ctx.note(f"{'resuming' if resumed else 'training'} solution version {record.arn} on {source}")
-    response = {"solutionVersionArn": record.arn}
-    try:
-        ctx.runner.submit(ctx, Job(arns.SOLUTION_VERSION, record.name))
-    except (ServiceError, KeyboardInterrupt) as exc:
-        exc.response = response  # the version exists: the caller can still describe it
-        raise
-    return response
+    return start(ctx, Job(arns.SOLUTION_VERSION, record.name), {"solutionVersionArn": record.arn})
 
 
 def training_data(ctx, solution) -> tuple[str, str, int]:
