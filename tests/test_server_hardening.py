@@ -58,6 +58,13 @@ def test_idle_and_half_sent_connections_are_capped_and_timed_out(tmp_path):
         assert all(_closed_within(s, 4) for s in (*idle, trickle))  # the header timeout let them go
         status, _, body = send(server.endpoint, signed(server.endpoint, b"{}", target="AmazonPersonalize.ListRecipes"))
         assert status == 200 and body["recipes"][0]["name"] == "aws-hrnn"  # signed clients are served again
+        stalled = signed(server.endpoint, b'{"maxResults": 5}', target="AmazonPersonalize.ListRecipes")
+        slow = _connect(server.endpoint)
+        head = "".join(f"{k}: {v}\r\n" for k, v in stalled.headers.items())
+        slow.sendall(f"POST / HTTP/1.1\r\nHost: {urlsplit(server.endpoint).netloc}\r\n{head}"
+                     f"Content-Length: 17\r\n\r\n".encode() + b'{"maxR')  # and never the rest of its body
+        slow.settimeout(5)
+        assert slow.recv(4096).startswith(b"HTTP/1.1 408")
     finally:
         server.stop()
     log = (tmp_path / "ws-server.log").read_text()

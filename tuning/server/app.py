@@ -54,10 +54,12 @@ def rest_routes() -> dict[tuple[str, str], tuple[str, str]]:
 
 
 class Endpoint:
-    def __init__(self, ctx, verifier: Verifier, max_body_bytes: int = MAX_BODY_BYTES, runtime_threads: int = 16):
+    def __init__(self, ctx, verifier: Verifier, max_body_bytes: int = MAX_BODY_BYTES, runtime_threads: int = 16,
+                 body_timeout: float = 10.0):
         self.ctx = ctx
         self.verifier = verifier
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout  # seconds a body may pause between two chunks
         self.routes = rest_routes()
         self.control = ThreadPoolExecutor(1, thread_name_prefix="hrnn-control")  # one at a time: no races
         self.runtime = ThreadPoolExecutor(runtime_threads, thread_name_prefix="hrnn-runtime")
@@ -102,7 +104,11 @@ class Endpoint:
                 f"The request body has {request.content_length:,} bytes; this server accepts at most {limit:,}.")
         data = bytearray()
         while True:
-            chunk = await request.content.readany()
+            try:
+                chunk = await asyncio.wait_for(request.content.readany(), self.body_timeout)
+            except asyncio.TimeoutError:
+                raise _Refused(408, "RequestTimeoutException", f"The request body stalled for {self.body_timeout:g} s; "
+                               "send it whole.") from None
             if not chunk:
                 return bytes(data)
             data += chunk

@@ -52,8 +52,8 @@ def add_serve_command(sub) -> None:
     p.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                    help=f"connections served at once (default {DEFAULT_MAX_CONNECTIONS}); more get 503")
     p.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
-                   help=f"seconds a connection may take to send a request's headers, or sit idle (default "
-                        f"{DEFAULT_HEADER_TIMEOUT:g})")
+                   help=f"seconds a connection may take to send a request's headers, sit idle, or pause in a body "
+                        f"(default {DEFAULT_HEADER_TIMEOUT:g})")
     p.add_argument("--inference-threads", type=int, default=1, help="torch threads scoring GetRecommendations")
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per HPO trial (as for create-solution-version)")
@@ -143,7 +143,7 @@ async def _serve(args: argparse.Namespace, ctx, credentials: dict[str, str]) -> 
 
     torch.set_num_threads(max(1, args.inference_threads))  # more intra-op threads than scoring threads only spin
     identity = ctx.workspace.identity
-    endpoint = Endpoint(ctx, Verifier(credentials, region=identity.region))
+    endpoint = Endpoint(ctx, Verifier(credentials, region=identity.region), body_timeout=args.header_timeout)
     runner = web.AppRunner(endpoint.application(), access_log=None, handle_signals=False,
                            keepalive_timeout=args.header_timeout)
     await runner.setup()
