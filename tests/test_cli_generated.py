@@ -132,3 +132,19 @@ def test_a_full_disk_is_limit_exceeded(tmp_path, monkeypatch, operation):
     local, request = requests[operation]
     with pytest.raises(LimitExceededException, match="No space left"):
         ops(operation, local=local, **request)
+
+
+def test_the_region_and_account_of_a_workspace_are_settings_kept_with_it(capsys, tmp_path):
+    ws = tmp_path / "ws"
+    code, out, err = run(capsys, "create-dataset-group", "--name", "g", "--workspace", ws, "--region", "eu-west-1",
+                         "--account-id", "123456789012")
+    assert code == 0, err
+    assert json.loads(out)["datasetGroupArn"] == "arn:aws:personalize:eu-west-1:123456789012:dataset-group/g"
+    code, out, _ = run(capsys, "describe-dataset-group", "--workspace", ws, "--dataset-group-arn",
+                       "arn:aws:personalize:eu-west-1:123456789012:dataset-group/g")
+    assert code == 0 and json.loads(out)["datasetGroup"]["name"] == "g"  # kept without saying it again
+    code, _, err = run(capsys, "list-dataset-groups", "--workspace", ws, "--region", "us-west-2")
+    assert code == 254 and "us-west-2" in err and "eu-west-1" in err
+    code, _, err = run(capsys, "describe-dataset-group", "--workspace", ws, "--dataset-group-arn",
+                       "arn:aws:personalize:us-east-1:000000000000:dataset-group/g")
+    assert code == 254 and "ResourceNotFoundException" in err

@@ -235,3 +235,21 @@ def test_deletes_follow_the_services_order(tmp_path):
                                    ("DescribeEventTracker", "eventTrackerArn", tracker)):
         with pytest.raises(ResourceNotFoundException):
             ops(operation, **{member: arn})
+
+
+def test_a_batch_job_applies_its_filter_to_every_line(world, streamed, tmp_path):
+    ops, users = world["ops"], world["users"][:3]
+    flt = ops("CreateFilter", name="batch-clicks", datasetGroupArn=world["group"],
+              filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')["filterArn"]
+    (tmp_path / "users.jsonl").write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
+    ops("CreateBatchInferenceJob", jobName="filtered", solutionVersionArn=world["version"], filterArn=flt,
+        numResults=50, jobInput={"s3DataSource": {"path": str(tmp_path / "users.jsonl")}},
+        jobOutput={"s3DataDestination": {"path": str(tmp_path / "out")}})
+    rows = [json.loads(line) for line in (tmp_path / "out" / "users.jsonl.out").read_text().splitlines()]
+    for user, row in zip(users, rows):
+        clicks = sorted([r for r in world["history"].to_pylist() if r["USER_ID"] == user and r["EVENT_TYPE"] == "click"]
+                        + [r for r in streamed[user] if r["EVENT_TYPE"] == "click"], key=lambda r: r["TIMESTAMP"])
+        recent = {r["ITEM_ID"] for r in clicks[-100:]}  # as the service: the 100 most recent of each event type
+        assert row["error"] is None and row["output"]["recommendedItems"]
+        assert not recent & set(row["output"]["recommendedItems"])
+

@@ -175,6 +175,7 @@ class InteractionIndex:
 
     def __init__(self):
         self._recent: dict[str, dict[str, deque]] = defaultdict(lambda: defaultdict(lambda: deque(maxlen=RECENT)))
+        self._joined: dict[str, str] = {}  # a tracked session -> the user it was joined to
         self._lock = threading.Lock()
 
     def add(self, users, items, types) -> None:
@@ -182,6 +183,20 @@ class InteractionIndex:
         with self._lock:
             for user, item, kind in zip(users, items, types):
                 self._recent[str(user)][str(kind or "").lower()].append(str(item))
+
+    def add_events(self, events) -> None:
+        """Tracked events in the log's order: an anonymous session's events are its own (under the session
+        id) until an event of the session names a user, who then gets them, as the live states do."""
+        with self._lock:
+            for e in events:
+                if e.user_id is not None and e.session_id not in self._joined:
+                    self._joined[e.session_id] = e.user_id
+                    for kind, items in self._recent.get(e.session_id, {}).items():
+                        self._recent[e.user_id][kind].extend(items)
+                if e.item_id is None:
+                    continue
+                owner = e.user_id or self._joined.get(e.session_id) or e.session_id
+                self._recent[owner][e.event_type.lower()].append(e.item_id)
 
     def allowed(self, user: str, filters: tuple[Filter, ...], values: dict[str, set[str]]) -> tuple[set | None, set]:
         """(the only items allowed, or None for all; the items excluded) for one user."""

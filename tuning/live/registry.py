@@ -45,7 +45,7 @@ class LiveRegistry:
         for model in models:
             model.apply(events)
         if index is not None:
-            _add_events(index[1], events)
+            index[1].add_events(events)
 
     def interactions(self, store, group: str) -> InteractionIndex:
         """Each user's recent interactions per event type in the group: its Interactions dataset's current
@@ -61,7 +61,7 @@ class LiveRegistry:
         index = InteractionIndex()
         if data:
             _add_table(index, data)
-        _add_events(index, self.log(store, group).events())
+        index.add_events(self.log(store, group).events())
         with self._lock:
             self._indexes[group] = (data, index)
         return index
@@ -89,9 +89,3 @@ def _add_table(index: InteractionIndex, path: str) -> None:
     types = table.column("EVENT_TYPE").to_pylist() if "EVENT_TYPE" in names else [""] * table.num_rows
     users, items = table.column("USER_ID").to_pylist(), table.column("ITEM_ID").to_pylist()
     index.add([users[i] for i in order], [items[i] for i in order], [types[i] for i in order])
-
-
-def _add_events(index: InteractionIndex, events: list[Event]) -> None:
-    with_items = [e for e in events if e.item_id is not None]
-    index.add([e.user_id or e.session_id for e in with_items], [e.item_id for e in with_items],
-              [e.event_type for e in with_items])
