@@ -36,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serve import KEY_ID, REGION, SECRET, build_workspace, create_campaign, start_server  # noqa: E402
+from bench_serve import (KEY_ID, REGION, SECRET, _cpu_seconds, build_workspace, create_campaign,  # noqa: E402
+                         start_server)
 
 
 def add_live_resources(root: Path, version_arn: str) -> str:
@@ -184,10 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             campaign = create_campaign(endpoint, version)
             load_before = os.getloadavg()
-            rss_before = _rss_bytes(server.pid)
+            rss_before, cpu_before = _rss_bytes(server.pid), _cpu_seconds(server.pid)
             put = run_phase(endpoint, campaign, tracking, active, args.processes, args.clients,
                             args.events_per_request, False, args.warmup, args.duration)
             rss_after = _rss_bytes(server.pid)
+            put["server_cpu_ms_per_request"] = round(1000 * (_cpu_seconds(server.pid) - cpu_before)
+                                                     / max(put["requests"], 1), 3)  # warm-up requests count too
             pair = run_phase(endpoint, campaign, tracking, active, args.processes, args.clients,
                              args.events_per_request, True, args.warmup, args.duration)
         finally:

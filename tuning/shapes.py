@@ -96,7 +96,7 @@ def effective_shape(shapes: Mapping[str, dict], ref: Mapping[str, Any]) -> dict:
     except KeyError:
         raise ShapeError(f"no shape {ref.get('shape')!r} in the table") from None
     narrowed = {key: ref[key] for key in NARROWING if key in ref}
-    return {**shape, **narrowed} if narrowed else dict(shape)
+    return {**shape, **narrowed} if narrowed else shape  # read-only: no copy
 
 
 class _Walk:
