@@ -1,4 +1,5 @@
-"""How a solution version is run (device, HPO resources, epoch cap, Tune storage), checked before anything
+"""How a solution version is run (device, HPO resources, epoch cap, Tune storage, early stopping, the final
+refit), checked before anything
 starts: a bad value is the service's InvalidInputException, never a traceback, a hang, or a version that
 trains nothing and says ACTIVE."""
 
@@ -24,8 +25,13 @@ class RunOptions:
     cpus_per_trial: int = 1
     max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
     storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
+    early_stopping: bool = True  # HPO: stop trials that fall behind on early stopping's rungs
+    refit: bool = True  # HPO: train the best configuration again on all the training interactions
 
     def check(self) -> "RunOptions":
+        for name, flag in (("early_stopping", "--no-early-stopping"), ("refit", "--no-refit")):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputException(f"{flag}: {name} {getattr(self, name)!r} is invalid; expected true or false.")
         check_device(self.device)
         if self.max_epochs is not None and (isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int)
                                             or self.max_epochs < 1):
@@ -44,7 +50,12 @@ class RunOptions:
 
     def identity(self) -> dict:
         """What a resumed run must share with the run it resumes (what the results depend on)."""
-        return {"maxEpochs": self.max_epochs, "storage": self.storage}
+        return {"maxEpochs": self.max_epochs, "storage": self.storage, "earlyStopping": self.early_stopping,
+                "refit": self.refit}
+
+
+# What a job record written before an identity key existed ran with (its absence means this, not the default).
+LEGACY_IDENTITY = {"maxEpochs": None, "storage": None, "earlyStopping": False, "refit": False}
 
 
 def check_device(device: object) -> None:

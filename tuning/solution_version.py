@@ -8,9 +8,10 @@ says so). Every file is written atomically, so a reader never sees a half-writte
 One version of a solution trains at a time (:mod:`.locks`). The solution's latest version is **resumed**
 (same version, same checkpoints) when it is unfinished (``CREATE STOPPED``, or left ``CREATE PENDING`` /
 ``IN_PROGRESS`` / ``STOPPING`` by a process that died) and the command is the same: same interactions file,
-same ``--max-epochs`` and ``--storage`` (``job.json`` records them). A different command does not touch an
-unfinished version: one that died is refused (so its resumable state survives a careless rerun), one that
-was stopped on purpose stays stopped and a new version starts.
+same ``--max-epochs``, ``--storage``, early stopping and refit (``job.json`` records them; a record without
+an option ran as before that option existed). A different command does not touch an unfinished version:
+one that died is refused (so its resumable state survives a careless rerun), one that was stopped on
+purpose stays stopped and a new version starts.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hrnn.errors import InvalidInputException, ResourceInUseException, ServiceEr
 from . import interrupts
 from .locks import SolutionLock
 from .request import SolutionRequest, parse_create_solution
-from .run_options import RunOptions, local_input_path
+from .run_options import LEGACY_IDENTITY, RunOptions, local_input_path
 from .version_training import train_or_tune
 from .workspace import VersionFiles, Workspace, solution_arn, storage_error, version_arn
 
@@ -128,7 +129,7 @@ def _claim_version(workspace: Workspace, name: str, job: dict) -> tuple[VersionF
             # An older release kept the interactions file in describe.json and had no job.json.
             recorded = latest.read_job() or {"interactions": described.get("interactions"), "maxEpochs": None,
                                              "storage": None}
-            previous = {k: v for k, v in recorded.items() if k in job}
+            previous = {k: recorded.get(k, LEGACY_IDENTITY.get(k)) for k in job}
             if previous == job:
                 return latest, True
             if described["status"] != STOPPED:

@@ -30,8 +30,11 @@ def objective_of(solution_config: dict | None) -> tuple[str, str]:
 
 
 def best_trial(trials: list[dict], maximize: bool = True) -> dict | None:
-    """The trial with the best finite objective (the first of equals); a lone trial without one is still
-    "the" trial of a version without HPO."""
+    """The trial the version marked ``role: best``; else the one with the best finite objective (the first
+    of equals); a lone trial without one is still "the" trial of a version without HPO."""
+    marked = [t for t in trials if t.get("role") == "best"]
+    if len(marked) == 1:
+        return marked[0]
     scored = [t for t in trials if number(t.get("objective")) is not None]
     if scored:
         sign = 1.0 if maximize else -1.0

@@ -43,6 +43,10 @@ def add_serve_command(sub) -> None:
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per HPO trial (default 1)")
     p.add_argument("--max-epochs", type=int, default=None, help="cap every trial's epochs (quick runs, tests)")
     p.add_argument("--storage", default=None, help="Ray Tune storage path or URI (shared storage on a cluster)")
+    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
+                   help="HPO: stop trials that fall behind (as for create-solution-version; default: on)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="HPO: train the best configuration on all the training interactions (default: on)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -68,7 +72,8 @@ def build_service(args: argparse.Namespace):
     from ..workspace import Workspace
 
     run_options = {"device": args.device, "quiet": False, "gpus_per_trial": args.gpus_per_trial,
-                   "cpus_per_trial": args.cpus_per_trial, "max_epochs": args.max_epochs, "storage": args.storage}
+                   "cpus_per_trial": args.cpus_per_trial, "max_epochs": args.max_epochs, "storage": args.storage,
+                   "early_stopping": args.early_stopping, "refit": args.refit}
     return Service(Workspace.at(args.workspace), data_roots=tuple(args.data_dir or [os.getcwd()]),
                    run_options=run_options, max_campaigns=args.max_campaigns,
                    job_limits={"solution-version": args.max_trainings})
