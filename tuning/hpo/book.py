@@ -86,6 +86,7 @@ class Book:
         trial.last = {**metrics, **{k: result[k] for k in RESULT_KEYS if result.get(k) is not None}}
         entry = {"objective": metrics.get(objective)}
         entry.update({k: result[k] for k in HISTORY_KEYS if result.get(k) is not None})
+        entry["metrics"] = metrics  # every offline metric by epoch: another objective's curve can be read back
         trial.history.append(entry)
         self.save()
         self.progress.result(trial, objective)
