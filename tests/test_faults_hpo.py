@@ -46,7 +46,7 @@ def _trial(index: int, params: dict, objective: float | None, status: str = "TER
     from tuning.hpo.state import TrialState
 
     return TrialState(index=index, params=params, status=status,
-                      last={} if objective is None else {"precision_at_25": objective})
+                      last={} if objective is None else {"normalized_discounted_cumulative_gain_at_10": objective})
 
 
 def test_suggestions_do_not_depend_on_which_trial_finished_first():

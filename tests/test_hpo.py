@@ -109,7 +109,7 @@ def test_four_trials_two_parallel_on_logical_gpus(ray_cluster, tiny, tmp_path):
         assert 32 <= int(t.params["hidden_dimension"]) <= 40 and 2 <= int(t.params["bptt"]) <= 8
         assert t.params["recency_mask"] in ("true", "false")
         assert set(t.metrics) >= {"precision_at_25", "coverage", "mean_reciprocal_rank_at_25"}
-        assert t.objective == t.metrics["precision_at_25"]
+        assert t.objective == t.metrics["normalized_discounted_cumulative_gain_at_10"]  # the default objective
         assert [h["epoch"] for h in t.history] == [1, 2] and t.history[-1]["objective"] == t.objective
         assert t.seconds > 0 and t.node and t.node_ip
     best = result.best_hyperparameters

@@ -168,9 +168,9 @@ def test_a_stopped_trial_is_pruned_for_the_searcher(monkeypatch):
         return original(**kwargs)
 
     trials = [TrialState(index=0, params={"hidden_dimension": 33, "bptt": 4, "recency_mask": True},
-                         status="TERMINATED", history=curve(0.3, 0.4), last={"precision_at_25": 0.4, "epoch": 2}),
+                         status="TERMINATED", history=curve(0.3, 0.4), last={"normalized_discounted_cumulative_gain_at_10": 0.4, "epoch": 2}),
               TrialState(index=1, params={"hidden_dimension": 34, "bptt": 5, "recency_mask": False},
-                         status="TERMINATED", history=curve(0.1), last={"precision_at_25": 0.1, "epoch": 1},
+                         status="TERMINATED", history=curve(0.1), last={"normalized_discounted_cumulative_gain_at_10": 0.1, "epoch": 1},
                          stopped={"epoch": 1, "rung": 1, "cutoff": 0.3, "compared_with": 1, "reason": "r"})]
     monkeypatch.setattr(optuna.trial, "create_trial", spy)  # suggest() imports it when it runs
     first = suggest(hpo, 42, trials, 3)

@@ -7,7 +7,8 @@ The request's ``hpoConfig`` maps onto Tune one to one:
   ``categoricalHyperParameterRanges`` -> ``tune.choice(values)`` (wire strings, ``"true"``/``"false"``).
 * ``maxNumberOfTrainingJobs`` -> ``num_samples`` (trials in all); ``maxParallelTrainingJobs`` ->
   ``max_concurrent_trials`` (an upper bound: concurrency is also limited by the cluster's resources).
-* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``precision_at_25``, ``max``; PERSONALIZE.md 3.3).
+* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``normalized_discounted_cumulative_gain_at_10``,
+  ``max``, chosen by measurement: ``tuning.request.model.DEFAULT_OBJECTIVE_METRIC``).
 
 Decisions (where the service is silent):
 

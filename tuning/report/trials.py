@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-DEFAULT_OBJECTIVE = ("precision_at_25", "Maximize")
+from ..request.model import DEFAULT_OBJECTIVE_METRIC, DEFAULT_OBJECTIVE_TYPE
+
+DEFAULT_OBJECTIVE = (DEFAULT_OBJECTIVE_METRIC, DEFAULT_OBJECTIVE_TYPE)
 
 
 def number(value: Any) -> float | None:
