@@ -140,7 +140,7 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
         job_env = dict(env, RAY_ADDRESS=f"http://127.0.0.1:{dashboard}", HRNN_WORKSPACE=str(workspace),
                        HPO_STORAGE=str(storage), HPO_REQUEST=str(request), HPO_DATA=str(data),
                        HRNN=str(HRNN), RAY=str(RAY))
-        job = run(["bash", str(SUBMIT), "--quiet"], job_env, timeout=180)
+        job = run(["bash", str(SUBMIT), "--quiet", "--refit"], job_env, timeout=180)  # extra options reach hrnn run
         assert "succeeded" in (job.stdout + job.stderr)
 
         versions = list((workspace / "solutions" / "cluster-hpo" / "versions").iterdir())

@@ -216,7 +216,7 @@ def _interrupted_version(ws: Workspace, interactions: Path, max_epochs: int | No
     fit(data.take(service_split(data, 42).train), request.hyperparameters, device="cpu", max_epochs=1,
         checkpoint_dir=version.checkpoint)
     version.write_job({"interactions": str(interactions.resolve()), "maxEpochs": max_epochs, "storage": None,
-                       "earlyStopping": True, "refit": True, "pid": 1, "host": "gone"})
+                       "earlyStopping": True, "refit": False, "pid": 1, "host": "gone"})
     version.write_describe({"name": "model-faults-0badc0de", "solutionVersionArn": SOLUTION + "/0badc0de",
                             "solutionArn": SOLUTION, "status": "CREATE IN_PROGRESS", "creationDateTime": 9e9,
                             "lastUpdatedDateTime": 9e9})

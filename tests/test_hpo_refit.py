@@ -142,7 +142,7 @@ def _expected_refit(interactions: Path, version: Path, tmp: Path):
 def test_the_refit_model_is_the_one_served(interactions, tmp_path):
     workspace = Workspace.at(tmp_path / "ws")
     with private_ray(prefix="rr"):
-        arn, version = _version(workspace, "refit", RunOptions(device="cpu", quiet=True), interactions)
+        arn, version = _version(workspace, "refit", RunOptions(device="cpu", quiet=True, refit=True), interactions)
     expected, best, rows = _expected_refit(interactions, version, tmp_path / "by-hand")
     served = LoadedModel.load(version / "model")
     kept = LoadedModel.load(version / "best_trial_model")
@@ -178,7 +178,7 @@ def test_the_refit_model_is_the_one_served(interactions, tmp_path):
 def test_without_the_refit_the_best_trial_is_served(interactions, tmp_path):
     workspace = Workspace.at(tmp_path / "ws")
     with private_ray(prefix="rn"):
-        _, version = _version(workspace, "norefit", RunOptions(device="cpu", quiet=True, refit=False), interactions)
+        _, version = _version(workspace, "norefit", RunOptions(device="cpu", quiet=True), interactions)  # the default
     rows = json.loads((version / "trials.json").read_text())["trials"]
     assert [r["role"] for r in rows].count("best") == 1 and "refit" not in [r["role"] for r in rows]
     best = next(r for r in rows if r["role"] == "best")
@@ -219,7 +219,7 @@ def test_a_kill_during_the_refit_resumes_the_refit_not_the_search(interactions, 
                           env=env, capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     command = ["create-solution-version", "--solution-arn", json.loads(made.stdout)["solutionArn"],
-               "--interactions", str(interactions), "--workspace", str(workspace), "--device", "cpu"]
+               "--interactions", str(interactions), "--workspace", str(workspace), "--device", "cpu", "--refit"]
     versions = workspace / "solutions" / "refit" / "versions"
     first = subprocess.Popen([sys.executable, "-c", SLOW_REFIT, *command], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
@@ -259,7 +259,7 @@ def test_a_kill_during_the_refit_resumes_the_refit_not_the_search(interactions, 
 # ---- the run options that turn them off ----------------------------------------------------------------------------
 
 def test_the_command_line_turns_early_stopping_and_the_refit_off_and_the_version_records_it(tmp_path):
-    """``--no-early-stopping --no-refit`` reach the version's job record (what a resume must match); the
+    """``--no-early-stopping`` and ``--refit`` reach the version's job record (what a resume must match); the
     version here fails at once on too little data, after the record is written."""
     few = tmp_path / "few.csv"
     few.write_text("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\nu1,i2,1700000060\n")
@@ -270,8 +270,8 @@ def test_the_command_line_turns_early_stopping_and_the_refit_off_and_the_version
             "--workspace", str(tmp_path / "ws")]
     made = subprocess.run([*hrnn, "create-solution", str(request)], env=env, capture_output=True, text=True)
     solution = json.loads(made.stdout)["solutionArn"]
-    for flags, expected in (([], (True, True)), (["--no-early-stopping", "--no-refit"], (False, False)),
-                            (["--no-refit"], (True, False))):
+    for flags, expected in (([], (True, False)), (["--no-early-stopping", "--refit"], (False, True)),
+                            (["--no-early-stopping"], (False, False))):
         done = subprocess.run([*hrnn, "create-solution-version", "--solution-arn", solution, "--interactions", str(few),
                                "--quiet", *flags], env=env, capture_output=True, text=True)
         assert done.returncode == 254 and "Too little data" in done.stderr, done.stderr
@@ -287,16 +287,16 @@ def test_hrnn_serve_passes_the_options_to_its_trainings(tmp_path):
 
     parser = argparse.ArgumentParser()
     add_serve_command(parser.add_subparsers())
-    for flags, expected in (([], True), (["--no-early-stopping", "--no-refit"], False)):
+    for flags, expected in (([], (True, False)), (["--no-early-stopping", "--refit"], (False, True))):
         args = parser.parse_args(["serve", "--workspace", str(tmp_path), *flags])
         options = RunOptions(**build_service(args).run_options).check()
-        assert options.early_stopping is expected and options.refit is expected
+        assert (options.early_stopping, options.refit) == expected
 
 
 def test_run_options_are_checked_and_part_of_what_a_resume_must_match():
     from hrnn.errors import InvalidInputException
 
-    assert RunOptions().identity() == {"maxEpochs": None, "storage": None, "earlyStopping": True, "refit": True}
+    assert RunOptions().identity() == {"maxEpochs": None, "storage": None, "earlyStopping": True, "refit": False}
     with pytest.raises(InvalidInputException, match="--no-refit: refit 'no' is invalid"):
         RunOptions(refit="no").check()
     with pytest.raises(InvalidInputException, match="--no-early-stopping"):
@@ -304,8 +304,9 @@ def test_run_options_are_checked_and_part_of_what_a_resume_must_match():
 
 
 def test_a_version_recorded_before_these_options_resumes_only_as_it_ran(tmp_path):
-    """A job record without the options ran without early stopping and refit: only a command with both off
-    resumes it; the default command leaves it alone and starts a new version (it was stopped on purpose)."""
+    """A job record without the options ran without early stopping (and without a refit): only a command
+    with both off resumes it; the default command (early stopping on) leaves it alone and starts a new
+    version (it was stopped on purpose)."""
     from tuning.solution_version import _claim_version
 
     workspace = Workspace.at(tmp_path / "ws")
@@ -314,7 +315,7 @@ def test_a_version_recorded_before_these_options_resumes_only_as_it_ran(tmp_path
     old.write_job({"interactions": "/data/x.csv", "maxEpochs": None, "storage": None, "pid": 1})
     old.write_describe({"solutionVersionArn": "x", "status": "CREATE STOPPED", "creationDateTime": 1.0,
                         "lastUpdatedDateTime": 1.0})
-    same = {"interactions": "/data/x.csv", **RunOptions(early_stopping=False, refit=False).identity()}
+    same = {"interactions": "/data/x.csv", **RunOptions(early_stopping=False).identity()}
     assert _claim_version(workspace, "refit", same) == (old, True)
     version, resumed = _claim_version(workspace, "refit", {"interactions": "/data/x.csv", **RunOptions().identity()})
     assert not resumed and version.id != old.id

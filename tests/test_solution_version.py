@@ -46,7 +46,7 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     version.write_describe(describe)
     # Its job record: the same command (file and options); the solution's lock is free (its holder died).
     version.write_job({"interactions": str(data.resolve()), "maxEpochs": None, "storage": None, "earlyStopping": True,
-                       "refit": True, "pid": 1})
+                       "refit": False, "pid": 1})
 
     resumed = create_solution_version(workspace, arn, data, RunOptions(device="cpu", quiet=True))
     assert resumed == version_arn("lifecycle", version_id)  # the same version, not a new one

@@ -45,7 +45,7 @@ RUN_OPTIONS = (
            "version); on a cluster, reachable from every node"),
     Option("earlyStopping", "HPO: stop trials that fall behind at epochs 1, 3, 9, ... (default: on)", kind="boolean"),
     Option("refit", "HPO: train the best configuration again on all the training interactions and serve that "
-           "model (default: on)", kind="boolean"),
+           "model (default: off)", kind="boolean"),
 )
 
 
@@ -69,7 +69,7 @@ def _run_options(m: dict, ctx: Context):
     return RunOptions(device=m["device"], quiet=ctx.quiet, gpus_per_trial=m.get("gpusPerTrial"),
                       cpus_per_trial=m["cpusPerTrial"], max_epochs=m.get("maxEpochs"),
                       storage=m.get("storage"), early_stopping=m.get("earlyStopping") is not False,
-                      refit=m.get("refit") is not False).check()
+                      refit=m.get("refit") is True).check()
 
 
 def _create_solution(m: dict, ctx: Context) -> dict:

@@ -26,7 +26,8 @@ class RunOptions:
     max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
     storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
     early_stopping: bool = True  # HPO: stop trials that fall behind on early stopping's rungs
-    refit: bool = True  # HPO: train the best configuration again on all the training interactions
+    refit: bool = False  # HPO: train the best configuration again on all the training interactions (did not
+    # pay on generated data: README *HPO's budget*)
 
     def check(self) -> "RunOptions":
         for name, flag in (("early_stopping", "--no-early-stopping"), ("refit", "--no-refit")):

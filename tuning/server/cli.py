@@ -45,8 +45,8 @@ def add_serve_command(sub) -> None:
     p.add_argument("--storage", default=None, help="Ray Tune storage path or URI (shared storage on a cluster)")
     p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
                    help="HPO: stop trials that fall behind (as for create-solution-version; default: on)")
-    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
-                   help="HPO: train the best configuration on all the training interactions (default: on)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
+                   help="HPO: train the best configuration on all the training interactions (default: off)")
     p.set_defaults(func=cmd_serve)
 
 
