@@ -6,18 +6,20 @@ the seed noise of the validation objective with the spread between configuration
 * ``users``: a tenth of the training users held out whole (their newest tenth scored) - the scheme before;
 * ``newest``: every training user (up to ``VALIDATION_USERS``) holds out its newest tenth - ``hpo_splits`` now.
 
-``hpo``: one real HPO run (Ray Tune, the project's searcher); each trial's final checkpoint is then scored on
-the test users, which no trial saw, and the rank correlation of the trials' validation objective with their
-test metric is reported.
+``hpo``: real searches (Ray Tune, the project's searcher, no early stopping), one per seed, over the recipe's
+default ranges; each trial's final model is then scored on the test users, which no trial saw (the service's
+metrics and next-item Recall@20/MRR@20). For each candidate validation objective (precision@25, precision@25
+with MRR@25 breaking ties, MRR@25, NDCG@25, NDCG@10) it reports the Spearman rank correlation of the trials'
+validation values with each test metric, and the test quality of the trial it would pick as a share of the
+best trial's. Each search is kept as JSON in ``--out`` (a rerun reuses it; ``report`` only reads them).
 
     python scripts/bench_hpo_objective.py noise --users 1000 --seeds 3
-    python scripts/bench_hpo_objective.py hpo --users 1000 --trials 12
+    python scripts/bench_hpo_objective.py hpo --users 2000 --items 2000 --trials 16 --seeds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import itertools
 import json
 import sys
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CONFIGS = [dict(hidden_dimension=h, bptt=b, recency_mask=r) for h, b, r in
            [(32, 2, False), (32, 32, True), (64, 8, False), (64, 32, True), (128, 4, True), (128, 16, False),
@@ -94,60 +97,123 @@ def report_noise(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_hpo_once(users: int, trials: int, parallel: int, epochs: int) -> str:
-    import ray
-    import torch
+CANDIDATES = {  # validation objectives: (name, key of a trial's validation metrics -> sortable value)
+    "precision_at_25": lambda m: m["precision_at_25"],
+    "precision_at_25, ties by mrr_at_25": lambda m: (m["precision_at_25"], m["mean_reciprocal_rank_at_25"]),
+    "mean_reciprocal_rank_at_25": lambda m: m["mean_reciprocal_rank_at_25"],
+    "normalized_discounted_cumulative_gain_at_25": lambda m: m["normalized_discounted_cumulative_gain_at_25"],
+    "normalized_discounted_cumulative_gain_at_10": lambda m: m["normalized_discounted_cumulative_gain_at_10"],
+}
+TEST_METRICS = ("precision_at_25", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_25",
+                "next_recall_at_20", "next_mrr_at_20")
 
-    from hrnn.data.splits import hpo_splits
-    from hrnn.model import ModelConfig
-    from hrnn.training import CHECKPOINT_NAME, TrainConfig, Trainer
+
+def _order(values: list) -> list[float]:
+    """Ranks (0 = lowest) of sortable values (numbers or tuples), ties averaged: Spearman needs numbers."""
+    keys = sorted(set(values))
+    return [float(keys.index(v)) for v in values]
+
+
+def hpo_seed(seed: int, users: int, items: int, trials: int, parallel: int, epochs: int, out: Path) -> dict:
+    """One search without early stopping; every trial's final model scored on the test users."""
+    import ray
+
+    from bench_hpo_common import checkpoint_model, interactions_file, load_data, quality, request_document
     from tuning.hpo import run_hpo
     from tuning.ray_env import init_ray
     from tuning.request import parse_create_solution
 
-    data = _data(users)
-    splits = hpo_splits(data, 42)
-    request = parse_create_solution({
-        "recipeArn": "arn:aws:personalize:::recipe/aws-hrnn", "performHPO": True,
-        "solutionConfig": {"algorithmHyperParameters": {"epochs": str(epochs)}, "hpoConfig": {"hpoResourceConfig": {
-            "maxNumberOfTrainingJobs": str(trials), "maxParallelTrainingJobs": str(parallel)}}}})
+    request = parse_create_solution(request_document("objective", trials, parallel, epochs, seed))
+    data, splits = load_data(interactions_file(users, items, seed), request)
     storage = tempfile.mkdtemp(prefix="hrnn-hpo-objective-")
     init_ray(num_cpus=parallel, num_gpus=0)
-    result = run_hpo(data, splits, request, storage=storage, name="objective", quiet=True)
+    result = run_hpo(data, splits, request, storage=storage, name="objective", seed=seed, quiet=True)
     ray.shutdown()
-    rows, train = [], splits.training_data(data)
+    train = splits.training_data(data)
+    rows = []
     for trial in result.trials:
-        found = sorted(glob.glob(f"{result.experiment_path}/attempt-*/{trial.trial_id}/checkpoint_*/{CHECKPOINT_NAME}"))
-        hp = request.hyperparameters.replace(hidden_dimension=int(trial.params["hidden_dimension"]),
-                                             bptt=int(trial.params["bptt"]),
-                                             recency_mask=trial.params["recency_mask"] == "true")
-        trainer = Trainer.create(ModelConfig.from_hyperparameters(hp, data.n_items), TrainConfig.from_hyperparameters(hp, "cpu"))
-        trainer.load_checkpoint(Path(found[-1]))
-        torch.set_num_threads(1)
-        rows.append((trial.trial_id, trial.params, trial.objective, _score(trainer.model, train, data, splits.test)))
-    lines = ["| trial | hidden_dimension | bptt | recency_mask | validation objective | test metric |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {t} | {p['hidden_dimension']} | {p['bptt']} | {p['recency_mask']} | {v:.4f} | {m:.4f} |"
-              for t, p, v, m in rows]
-    rho = spearman([r[2] for r in rows], [r[3] for r in rows])
-    lines.append(f"\nSpearman rank correlation of the validation objective with the test {METRIC}: {rho:+.2f} "
-                 f"over {len(rows)} trials ({len(splits.validation.users)} validation users, "
-                 f"{len(splits.test.users)} test users)")
+        hp = request.hyperparameters.replace(**{k: v for k, v in _typed(trial.params).items()})
+        model = checkpoint_model(_checkpoint(result.experiment_path, trial.trial_id), hp, data.n_items)
+        rows.append({"trial_id": trial.trial_id, "params": trial.params, "validation": trial.metrics,
+                     "test": quality(model, train, data, splits.test), "seconds": trial.seconds,
+                     "history": trial.history})
+    record = {"seed": seed, "users": users, "items": items, "epochs": epochs, "parallel": parallel,
+              "validation_users": int(len(splits.validation.users)), "test_users": int(len(splits.test.users)),
+              "trials": rows}
+    from bench_hpo_common import write_json
+
+    write_json(out / f"objective-seed{seed}.json", record)
+    return record
+
+
+def _typed(params: dict) -> dict:
+    from hrnn.recipe import HRNN_RECIPE
+
+    return {k: HRNN_RECIPE.lookup(k).parse(v) for k, v in params.items()}
+
+
+def _checkpoint(experiment: str, trial_id: str) -> Path:
+    from bench_hpo_common import trial_checkpoint
+
+    return trial_checkpoint(experiment, trial_id)
+
+
+def report_ranking(records: list[dict]) -> str:
+    """Per candidate objective: Spearman with each test metric (mean +- s.e. over seeds) and the test
+    metrics of the trial it picks, relative to the best trial on that test metric (regret)."""
+    from bench_hpo_common import mean_se, spearman
+
+    head = " | ".join(f"rho {m}" for m in TEST_METRICS)
+    lines = [f"| validation objective | {head} | picked trial: next_recall_at_20 / next_mrr_at_20 / precision_at_25 "
+             "(share of the best trial's) |", "|---|" + "---|" * (len(TEST_METRICS) + 1)]
+    for name, key in CANDIDATES.items():
+        cells = []
+        for metric in TEST_METRICS:
+            rhos = [spearman(_order([key(t["validation"]) for t in r["trials"]]), [t["test"][metric] for t in r["trials"]])
+                    for r in records]
+            m, se = mean_se(rhos)
+            cells.append(f"{m:+.2f} ± {se:.2f}")
+        shares = []
+        for metric in ("next_recall_at_20", "next_mrr_at_20", "precision_at_25"):
+            ratios = []
+            for r in records:
+                picked = max(range(len(r["trials"])), key=lambda i: (key(r["trials"][i]["validation"]), -i))
+                best = max(t["test"][metric] for t in r["trials"])
+                ratios.append(r["trials"][picked]["test"][metric] / best)
+            m, se = mean_se(ratios)
+            shares.append(f"{m:.3f} ± {se:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + " / ".join(shares) + " |")
+    r0 = records[0]
+    lines.append(f"\n{len(records)} searches (seeds {', '.join(str(r['seed']) for r in records)}), "
+                 f"{len(r0['trials'])} trials each, {r0['users']} users x {r0['items']} items, {r0['epochs']} epochs, "
+                 f"{r0['validation_users']} validation users, {r0['test_users']} test users")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("noise", "hpo"))
+    parser.add_argument("mode", choices=("noise", "hpo", "report"))
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=3, help="noise: training seeds per configuration")
-    parser.add_argument("--trials", type=int, default=12, help="hpo: maxNumberOfTrainingJobs")
+    parser.add_argument("--items", type=int, default=1000, help="hpo: catalogue size")
+    parser.add_argument("--seeds", type=int, default=3, help="noise: training seeds per configuration; hpo: searches")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=16, help="hpo: maxNumberOfTrainingJobs")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "hrnn-bench-hpo-objective",
+                        help="hpo: where each search's trials and test metrics are kept (JSON); report: read them")
     args = parser.parse_args(argv)
-    if args.mode == "hpo":
-        print(run_hpo_once(args.users, args.trials, args.parallel, args.epochs))
+    if args.mode in ("hpo", "report"):
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        records = []
+        for seed in seeds:
+            cached = args.out / f"objective-seed{seed}.json"
+            if cached.exists():
+                records.append(json.loads(cached.read_text()))
+            elif args.mode == "hpo":
+                records.append(hpo_seed(seed, args.users, args.items, args.trials, args.parallel, args.epochs, args.out))
+        print(report_ranking(records))
         return 0
     tasks = [(c, s, args.users) for c, s in itertools.product(range(len(CONFIGS)), range(args.seeds))]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -1,8 +1,9 @@
 """A small HPO driver for the kill-and-resume test (run as a subprocess, so it can be SIGKILLed).
 
-Usage: python tests/hpo_driver.py STORAGE NAME TEMP_DIR SUMMARY_JSON [EPOCHS] [EPOCH_SLEEP]
+Usage: python tests/hpo_driver.py STORAGE NAME TEMP_DIR SUMMARY_JSON [EPOCHS] [EPOCH_SLEEP] [TRIALS] [STOPPING]
 Starts its own local Ray (2 CPUs, no GPU) under TEMP_DIR, runs (or resumes) the experiment STORAGE/NAME and
-writes the trial records to SUMMARY_JSON.
+writes the trial records to SUMMARY_JSON. TRIALS (default 2) run 2 at once; STOPPING ``GRACE,REDUCTION``
+turns early stopping on.
 """
 
 from __future__ import annotations
@@ -75,16 +76,19 @@ def main(argv: list[str]) -> int:
     storage, name, temp_dir, summary = argv[:4]
     epochs = int(argv[4]) if len(argv) > 4 else 4
     sleep = float(argv[5]) if len(argv) > 5 else 0.0
+    trials = int(argv[6]) if len(argv) > 6 else 2
     import hpo_hooks
     from tuning.hpo import run_hpo
+    from tuning.hpo.stopping import EarlyStopping
     from tuning.ray_env import init_ray
 
+    stopping = EarlyStopping(*map(int, argv[7].split(","))) if len(argv) > 7 else None
     started = time.time()
     hpo_hooks.register()
     init_ray(num_cpus=2, num_gpus=0, object_store_memory=150 * 1024**2, temp_dir=temp_dir)
     data, splits = tiny_data()
-    result = run_hpo(data, splits, tiny_request(2, 2, epochs), storage=storage, name=name, quiet=True,
-                     epoch_hook=hpo_hooks.SleepEachEpoch(sleep) if sleep else None)
+    result = run_hpo(data, splits, tiny_request(trials, 2, epochs), storage=storage, name=name, quiet=True,
+                     epoch_hook=hpo_hooks.SleepEachEpoch(sleep) if sleep else None, early_stopping=stopping)
     with open(summary, "w") as f:
         json.dump({"seconds": time.time() - started, "best": result.best.trial_id,
                    "best_checkpoint": result.best_checkpoint,

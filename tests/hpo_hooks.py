@@ -6,6 +6,7 @@ Ray pickles them into the trial workers by value (:func:`register`), so the work
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,17 @@ class SleepEachEpoch:
 
     def __call__(self, epoch: int, trial_id: str) -> None:
         time.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class JitterEachEpoch:
+    """Makes each epoch last a random extra 0 to ``seconds`` (unseeded): trials finish in a different order
+    from one run to the next, as on machines of different speeds."""
+
+    seconds: float
+
+    def __call__(self, epoch: int, trial_id: str) -> None:
+        time.sleep(random.uniform(0.0, self.seconds))
 
 
 @dataclass(frozen=True)

@@ -281,4 +281,5 @@ def test_main_job_tunes_the_example_hpo_request_on_the_sample(tmp_path):
     trials = json.loads((Path(result["results"]) / "trials.json").read_text())["trials"]
     assert len(trials) == 4 and all(t["status"] == "TERMINATED" for t in trials)
     best = max(trials, key=lambda t: t["objective"])
-    assert {k: best[k] for k in tuned} == tuned
+    assert {k: best[k] for k in tuned} == tuned and best["role"] == "best"
+    assert best["model"] == "model"  # no final refit by default: the best trial's model is served

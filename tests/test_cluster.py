@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from hrnn.synth import generate_interactions, write_interactions
 from tuning.ray_env import kill_processes, ray_processes
 
@@ -64,6 +66,48 @@ def run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProces
     return done
 
 
+def _submit(env: dict, **locations) -> subprocess.CompletedProcess:
+    """scripts/submit_ray_job.sh with a stand-in ``ray`` that only says how it was called."""
+    return subprocess.run(["bash", str(SUBMIT), "--quiet"], env={**env, **locations}, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_submission_is_refused_without_locations_the_head_node_can_read(tmp_path):
+    """The job runs on the head node: the request and the interactions must be named where it can read
+    them. A missing, relative or checkout location (a remote head has no copy of this checkout), or an
+    object URI that hrnn does not read, is refused before anything is submitted."""
+    ray = tmp_path / "ray"
+    ray.write_text('#!/bin/sh\necho "ray $*"\n')
+    ray.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "RAY": str(ray), "RAY_ADDRESS": "http://10.1.2.3:8265",
+           "HRNN_WORKSPACE": "/shared/ws", "HPO_STORAGE": "s3://bucket/hpo"}
+    shared = {"HPO_REQUEST": "/shared/request.json", "HPO_DATA": "file:///shared/interactions.parquet"}
+    cases = [
+        ({"HPO_DATA": shared["HPO_DATA"]}, "HPO_REQUEST"),  # no default any more
+        ({"HPO_REQUEST": shared["HPO_REQUEST"]}, "HPO_DATA"),
+        ({**shared, "HPO_REQUEST": "request.json"}, "relative path"),
+        ({**shared, "HPO_DATA": str(ROOT / "data" / "sample_interactions.csv")}, "lies in this checkout"),
+        ({**shared, "HPO_DATA": "s3://bucket/interactions.csv"}, "hrnn reads this from a file"),
+        ({**shared, "HRNN_WORKSPACE": "ws"}, "HRNN_WORKSPACE=ws is a relative path"),
+        ({**shared, "HPO_STORAGE": "results"}, "HPO_STORAGE=results is a relative path"),
+    ]
+    for locations, words in cases:
+        done = _submit(env, **locations)
+        assert done.returncode != 0 and words in done.stderr, (locations, done.stderr)
+        assert "ray job submit" not in done.stdout  # nothing was submitted
+    done = _submit(env, **shared)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ray", "job", "submit", "--address", "http://10.1.2.3:8265", "--", "hrnn", "run",
+                                   "--workspace", "/shared/ws", "--storage", "s3://bucket/hpo", "--request",
+                                   "/shared/request.json", "--interactions", "file:///shared/interactions.parquet",
+                                   "--quiet"]
+    # A job server on this machine reads this machine's files, the checkout included.
+    local = _submit({**env, "RAY_ADDRESS": "http://127.0.0.1:8265"},
+                    **{**shared, "HPO_DATA": str(ROOT / "data" / "sample_interactions.csv")})
+    assert local.returncode == 0 and str(ROOT / "data" / "sample_interactions.csv") in local.stdout, local.stderr
+
+
+@pytest.mark.slow
 def test_hpo_job_on_two_node_cluster(tmp_path):
     marker = f"HRNN_TEST_RAY={uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -96,7 +140,7 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
         job_env = dict(env, RAY_ADDRESS=f"http://127.0.0.1:{dashboard}", HRNN_WORKSPACE=str(workspace),
                        HPO_STORAGE=str(storage), HPO_REQUEST=str(request), HPO_DATA=str(data),
                        HRNN=str(HRNN), RAY=str(RAY))
-        job = run(["bash", str(SUBMIT), "--quiet"], job_env, timeout=180)
+        job = run(["bash", str(SUBMIT), "--quiet", "--refit"], job_env, timeout=180)  # extra options reach hrnn run
         assert "succeeded" in (job.stdout + job.stderr)
 
         versions = list((workspace / "solutions" / "cluster-hpo" / "versions").iterdir())
@@ -107,8 +151,10 @@ def test_hpo_job_on_two_node_cluster(tmp_path):
         assert set(described["tunedHPOParams"]["algorithmHyperParameters"]) == {"hidden_dimension", "bptt",
                                                                                 "recency_mask"}
         assert described["tunedHPOParams"]["algorithmHyperParameters"]["bptt"] == "32"  # fixed (default) value
-        trials = json.loads((version / "trials.json").read_text())["trials"]
+        rows = json.loads((version / "trials.json").read_text())["trials"]
+        trials = [t for t in rows if t["role"] != "refit"]
         assert len(trials) == 2 and all(t["status"] == "TERMINATED" and t["epochs"] == 2 for t in trials)
+        assert rows[-1]["role"] == "refit" and (version / "best_trial_model" / "weights.pt").is_file()
         assert len({t["node"] for t in trials}) == 2  # two 1-CPU nodes, two parallel trials: one on each
         assert all(t["device"].startswith("cpu") for t in trials)
         assert (version / "metrics.json").is_file() and (version / "model" / "weights.pt").is_file()

@@ -46,7 +46,7 @@ def _trial(index: int, params: dict, objective: float | None, status: str = "TER
     from tuning.hpo.state import TrialState
 
     return TrialState(index=index, params=params, status=status,
-                      last={} if objective is None else {"precision_at_25": objective})
+                      last={} if objective is None else {"normalized_discounted_cumulative_gain_at_10": objective})
 
 
 def test_suggestions_do_not_depend_on_which_trial_finished_first():
@@ -82,6 +82,7 @@ def test_gpus_per_trial_that_is_not_a_finite_number_is_refused():
 
 # ---- Tune runs -----------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_runs_of_one_request_and_seed_tune_the_same_trials(local_ray, tiny, tmp_path):
     data, splits = tiny
     runs = [run_hpo(data, splits, small_space_request(), storage=str(tmp_path / f"run{i}"), name="same", quiet=True)
@@ -112,6 +113,7 @@ class _Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.slow
 def test_resume_rebuilds_from_json_and_never_unpickles_planted_files(local_ray, tiny, tmp_path, capfd):
     data, splits = tiny
     request = small_space_request(total=3, parallel=2, epochs=2)
@@ -141,6 +143,7 @@ def test_resume_rebuilds_from_json_and_never_unpickles_planted_files(local_ray, 
     assert "A new study created" not in capfd.readouterr().err  # Optuna is quiet
 
 
+@pytest.mark.slow
 def test_a_damaged_or_hostile_record_is_refused(local_ray, tiny, tmp_path):
     data, splits = tiny
     request = small_space_request(total=2, parallel=2)
@@ -154,6 +157,7 @@ def test_a_damaged_or_hostile_record_is_refused(local_ray, tiny, tmp_path):
         run_hpo(data, splits, request, storage=str(tmp_path), name="exp", quiet=True)
 
 
+@pytest.mark.slow
 def test_failed_trials_are_reported_from_text_and_their_error_pickles_never_loaded(local_ray, tiny, tmp_path,
                                                                                    monkeypatch):
     import hpo_hooks

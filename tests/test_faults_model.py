@@ -231,7 +231,8 @@ def _interrupted_version(ws: Workspace, interactions: Path, max_epochs: int | No
     fit(data.take(service_split(data, 42).train), request.hyperparameters, device="cpu", max_epochs=1,
         checkpoint_dir=version.checkpoint)
     _version_record(ws, "CREATE IN_PROGRESS", {"interactions": str(interactions.resolve()), "maxEpochs": max_epochs,
-                                               "storage": None, "origin": "cli", "pid": 1, "host": "gone"})
+                                               "storage": None, "earlyStopping": True, "refit": False, "origin": "cli",
+                                               "pid": 1, "host": "gone"})
     return SOLUTION + "/0badc0de"
 
 

@@ -139,6 +139,7 @@ def _listening(pids: set[int]) -> list[tuple[int, str, str, int]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_an_hpo_cleanly_its_ray_listens_on_loopback_with_auth_and_it_resumes(tmp_path, signum, status):
     """SIGINT as a terminal sends it (to the process group), SIGTERM as a supervisor does (to the process)."""

@@ -212,3 +212,30 @@ def test_many_or_few_trials(tmp_path, n):
               for i in range(n)]
     _, root, _ = _parse(write_report(_version(tmp_path, trials)))
     assert len(_svgs(root)) == N_CHARTS
+
+
+def test_report_shows_where_trials_stopped_and_which_model_is_served(tmp_path):
+    """Issue 18: the stopped trials (epoch and why), each row's model, the refit row not counted as a trial
+    without an objective, and the best trial as the version marked it."""
+    kept, stopped = _trial("trial_000", 64, 16, "true", 0.0131), _trial("trial_001", 128, 8, "false", 0.0102, epochs=1)
+    kept.update(role="best", model="best_trial_model", stopped_at_epoch=None, stop_reason=None, peak_epoch=2)
+    reason = "stopped after epoch 1 (rung 1 of 2): objective 0.0102 below 0.0131, the cutoff for the best 1/3"
+    stopped.update(role="trial", model=None, stopped_at_epoch=1, stop_reason=reason, peak_epoch=1)
+    refit = {**_trial("refit", 64, 16, "true", None, epochs=2), "role": "refit", "model": "model",
+             "stopped_at_epoch": None, "stop_reason": None, "peak_epoch": None}
+    d = _version(tmp_path, [kept, stopped, refit])
+    text, root, _ = _parse(write_report(d))
+    assert "<h2>Early stopping</h2>" in text and "rung 1 of 2" in text
+    table = next(t for t in root.iter(f"{XHTML}table") if any(th.text == "stopped after" for th in t.iter(f"{XHTML}th")))
+    rows = {tr.find(f"{XHTML}td").text: [td.text for td in tr.findall(f"{XHTML}td")]
+            for tr in table.iter(f"{XHTML}tr") if tr.find(f"{XHTML}td") is not None}
+    headers = [th.text for th in table.iter(f"{XHTML}th")]
+    column = {name: headers.index(name) for name in ("stopped after", "peak epoch", "model")}
+    assert rows["trial_001"][column["stopped after"]] == "1" and rows["trial_000"][column["stopped after"]] == "-"
+    assert rows["trial_000"][column["peak epoch"]] == "2"
+    assert rows["refit"][column["model"]] == "model/ (refit on all training interactions, served)"
+    assert rows["trial_000"][column["model"]] == "best_trial_model/ (trial's own, kept)"
+    best_rows = [tr for tr in root.iter(f"{XHTML}tr") if tr.get("class") == "best"]
+    assert [tr.find(f"{XHTML}td").text for tr in best_rows] == ["trial_000"]
+    assert "without an objective" not in text  # the refit row has none by design
+    assert "stopped_at_epoch" in (d.path / "trials.csv").read_text().splitlines()[0]

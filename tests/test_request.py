@@ -73,7 +73,7 @@ def test_hpo_example_file():
     hpo_config = request.hpo
     assert isinstance(hpo_config, HPOConfig)
     assert (hpo_config.objective_metric, hpo_config.objective_type, hpo_config.mode) == (
-        "precision_at_25", "Maximize", "max")
+        "normalized_discounted_cumulative_gain_at_10", "Maximize", "max")  # the default, by measurement
     assert (hpo_config.max_number_of_training_jobs, hpo_config.max_parallel_training_jobs) == (4, 2)
     by_name = {r.name: r for r in hpo_config.ranges}
     assert set(by_name) == {"bptt", "recency_mask"}
@@ -285,7 +285,7 @@ def test_recipe_or_automl_required():
 def test_automl_defaults():
     request = parse_create_solution({"performAutoML": True})
     assert request.perform_automl and request.perform_hpo and request.recipe is HRNN_RECIPE
-    assert request.hpo.objective_metric == "precision_at_25" and request.hpo.mode == "max"
+    assert request.hpo.objective_metric == "normalized_discounted_cumulative_gain_at_10" and request.hpo.mode == "max"
     assert {r.name for r in request.hpo.ranges} == {"hidden_dimension", "bptt", "recency_mask"}
     assert (request.hpo.max_number_of_training_jobs, request.hpo.max_parallel_training_jobs) == (4, 2)
 

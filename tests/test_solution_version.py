@@ -54,7 +54,7 @@ def test_a_version_whose_process_died_resumes_from_its_checkpoint(setup):
     record, _ = workspace.store.create(arns.SOLUTION_VERSION, f"lifecycle/{version_id}", {
         "name": f"lifecycle-{version_id}", "solutionVersionArn": f"{arn}/{version_id}", "solutionArn": arn,
         "status": "CREATE IN_PROGRESS"}, job={"interactions": str(data.resolve()), "maxEpochs": None, "storage": None,
-                                            "origin": "cli", "pid": 1})
+                                            "earlyStopping": True, "refit": False, "origin": "cli", "pid": 1})
     created = record.public["creationDateTime"]
 
     resumed = _train(ops, arn, data)

@@ -1,4 +1,5 @@
-"""How a solution version is run (device, HPO resources, epoch cap, Tune storage), checked before anything
+"""How a solution version is run (device, HPO resources, epoch cap, Tune storage, early stopping, the final
+refit), checked before anything
 starts: a bad value is the service's InvalidInputException, never a traceback, a hang, or a version that
 trains nothing and says ACTIVE."""
 
@@ -22,8 +23,14 @@ class RunOptions:
     cpus_per_trial: int = 1
     max_epochs: int | None = None  # cap every trial's epochs (tests, quick looks)
     storage: str | None = None  # Ray Tune storage path or URI; default: inside the version directory
+    early_stopping: bool = True  # HPO: stop trials that fall behind on early stopping's rungs
+    refit: bool = False  # HPO: train the best configuration again on all the training interactions (did not
+    # pay on generated data: README *HPO's budget*)
 
     def check(self) -> "RunOptions":
+        for name, flag in (("early_stopping", "--no-early-stopping"), ("refit", "--no-refit")):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputException(f"{flag}: {name} {getattr(self, name)!r} is invalid; expected true or false.")
         check_device(self.device)
         engine_settings()
         if self.max_epochs is not None and (isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int)
@@ -43,11 +50,13 @@ class RunOptions:
 
     def to_dict(self) -> dict:
         return {"device": self.device, "quiet": self.quiet, "gpus_per_trial": self.gpus_per_trial,
-                "cpus_per_trial": self.cpus_per_trial, "max_epochs": self.max_epochs, "storage": self.storage}
+                "cpus_per_trial": self.cpus_per_trial, "max_epochs": self.max_epochs, "storage": self.storage,
+                "early_stopping": self.early_stopping, "refit": self.refit}
 
     def identity(self) -> dict:
         """What a resumed run must share with the run it resumes (what the results depend on)."""
-        return {"maxEpochs": self.max_epochs, "storage": self.storage}
+        return {"maxEpochs": self.max_epochs, "storage": self.storage, "earlyStopping": self.early_stopping,
+                "refit": self.refit}
 
 
 def engine_settings(environ=os.environ):

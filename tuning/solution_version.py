@@ -14,8 +14,8 @@ The claim protocol:
   never trained again, and no other version is created on the way.
 * **Resuming.** Where the context says so (the command line), the latest version is resumed (same version,
   same checkpoints) when it is unfinished (or ``CREATE STOPPED``), its lock is free (its process died or
-  stopped) and it was started the same way: same data, ``--max-epochs`` and ``--storage``, by the same kind of
-  front end. A version the endpoint queued is never taken over by the command line; after a restart the
+  stopped) and it was started the same way: same data, ``--max-epochs``, ``--storage``, early stopping and
+  refit, by the same kind of front end. A version the endpoint queued is never taken over by the command line; after a restart the
   endpoint runs its own again.
 """
 

@@ -82,7 +82,11 @@ class VersionFiles:
         return self.path / "model"
 
     @property
-    def checkpoint(self) -> Path:  # a single model's training checkpoints while it trains
+    def best_trial_model(self) -> Path:  # an HPO's best trial's own model, when the refit's model is served
+        return self.path / "best_trial_model"
+
+    @property
+    def checkpoint(self) -> Path:  # a single model's (or the HPO's refit's) training checkpoints while it trains
         return self.path / "checkpoint"
 
     @property

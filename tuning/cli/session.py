@@ -30,7 +30,8 @@ def context_for(args, local: dict) -> Context:
     quiet = getattr(args, "quiet", False)
     options = RunOptions(device=local.get("device", "auto"), quiet=quiet, gpus_per_trial=local.get("gpusPerTrial"),
                          cpus_per_trial=local.get("cpusPerTrial", 1), max_epochs=local.get("maxEpochs"),
-                         storage=local.get("storage"))
+                         storage=local.get("storage"), early_stopping=local.get("earlyStopping") is not False,
+                         refit=local.get("refit") is True)
     return Context(workspace, inline_runner(), access, options, origin="cli", local=local,
                    note=(lambda text: None) if quiet else (lambda text: sys.stderr.write(text.rstrip("\n") + "\n")))
 

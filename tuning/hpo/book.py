@@ -15,8 +15,9 @@ from ..request import OFFLINE_METRICS, HPOConfig
 from .progress import Progress
 from .search import ready, suggest
 from .state import CHECKPOINT_PATH, ERROR, FINISHED, RUNNING, TERMINATED, ExperimentState, StateFile, TrialState
+from .stopping import EarlyStopping, decide
 
-INDEX, RESUME = "hrnn_index", "hrnn_resume"  # private keys of a trial's config
+INDEX, RESUME, STOP_AT = "hrnn_index", "hrnn_resume", "hrnn_stop_at"  # private keys of a trial's config
 HISTORY_KEYS = ("epoch", "loss", "epoch_seconds", "trial_seconds", "pid", "restored_from", "ended_at")
 RESULT_KEYS = ("epoch", "loss", "events_per_second", "epoch_seconds", "trial_seconds", "device", "torch_device",
                "cuda_visible_devices", "node", "node_ip", "pid", "restored_from", "started_at", "ended_at")
@@ -24,9 +25,9 @@ RESULT_KEYS = ("epoch", "loss", "events_per_second", "epoch_seconds", "trial_sec
 
 class Book:
     def __init__(self, state: ExperimentState, file: StateFile, hpo: HPOConfig, seed: int, epochs: int,
-                 progress: Progress):
+                 progress: Progress, early_stopping: EarlyStopping | None = None):
         self.state, self.file, self.hpo, self.seed, self.epochs = state, file, hpo, seed, epochs
-        self.progress = progress
+        self.progress, self.early_stopping = progress, early_stopping
         self.queue = [t for t in state.trials if not t.finished]  # unfinished trials of an earlier run first
         self.started = time.monotonic()
 
@@ -48,7 +49,28 @@ class Book:
             self.state.trials.append(trial)
         trial.status = RUNNING
         self.save()
-        return {**trial.params, INDEX: trial.index, RESUME: trial.checkpoint}
+        # A trial stopped before the driver could mark it finished trains no further epoch when it resumes.
+        stop_at = trial.stopped["epoch"] if trial.stopped else None
+        return {**trial.params, INDEX: trial.index, RESUME: trial.checkpoint, STOP_AT: stop_at}
+
+    # ---- the scheduler's side --------------------------------------------------------------------
+    def should_stop(self, tune_trial, result: dict) -> bool:
+        """Early stopping's decision for a trial's result (:mod:`.stopping`), recorded when it stops it."""
+        trial = self.trial(tune_trial)
+        if trial is None or self.early_stopping is None:
+            return False
+        epoch = result.get("epoch")
+        if trial.stopped is not None:  # decided before (a resumed trial reports its last epoch again)
+            return isinstance(epoch, int) and epoch >= trial.stopped["epoch"]
+        value = result.get(self.hpo.objective_metric)
+        stop = decide(self.early_stopping, [t.history for t in self.state.trials], trial.index,
+                      self.hpo.max_parallel_training_jobs, self.epochs, epoch,
+                      float(value) if isinstance(value, (int, float)) else None, self.hpo.mode == "max")
+        if stop is None:
+            return False
+        trial.stopped = stop
+        self.save()
+        return True
 
     # ---- the callback's side ---------------------------------------------------------------------
     def trial(self, tune_trial) -> TrialState | None:
@@ -64,6 +86,7 @@ class Book:
         trial.last = {**metrics, **{k: result[k] for k in RESULT_KEYS if result.get(k) is not None}}
         entry = {"objective": metrics.get(objective)}
         entry.update({k: result[k] for k in HISTORY_KEYS if result.get(k) is not None})
+        entry["metrics"] = metrics  # every offline metric by epoch: another objective's curve can be read back
         trial.history.append(entry)
         self.save()
         self.progress.result(trial, objective)
@@ -81,8 +104,10 @@ class Book:
         if trial is None:
             return
         # A trial Tune stopped because of a signal is unfinished (resumable), unless it had trained all
-        # its epochs anyway.
-        if interrupts.requested() is None or int(trial.last.get("epoch", 0)) >= self.epochs:
+        # its epochs anyway or early stopping had stopped it at the epoch it reported last.
+        epoch = int(trial.last.get("epoch", 0))
+        if (interrupts.requested() is None or epoch >= self.epochs
+                or (trial.stopped is not None and epoch >= trial.stopped["epoch"])):
             trial.status = TERMINATED
             self.save()
             self.progress.finished(trial, self.state, self.hpo, self.started)
@@ -114,8 +139,9 @@ def _error_text(tune_trial) -> str:
 
 
 def tune_plugins(book: Book):
-    """(searcher, callback, stopper) for ``tune.Tuner``, bound to ``book``."""
+    """(searcher, callback, stopper, scheduler) for ``tune.Tuner``, bound to ``book``."""
     from ray import tune
+    from ray.tune.schedulers import FIFOScheduler, TrialScheduler
     from ray.tune.search import Searcher
 
     class BookSearcher(Searcher):
@@ -162,5 +188,11 @@ def tune_plugins(book: Book):
         def stop_all(self):
             return interrupts.requested() is not None
 
+    class RungScheduler(FIFOScheduler):
+        """Trials in the searcher's order; early stopping's rungs (:mod:`.stopping`) decide from the record."""
+
+        def on_trial_result(self, tune_controller, trial, result):
+            return TrialScheduler.STOP if book.should_stop(trial, result) else TrialScheduler.CONTINUE
+
     logging.getLogger("ray.tune.search").setLevel(logging.WARNING)
-    return BookSearcher(), BookCallback(), SignalStopper()
+    return BookSearcher(), BookCallback(), SignalStopper(), RungScheduler()

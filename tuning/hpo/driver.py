@@ -7,8 +7,8 @@ The request's ``hpoConfig`` maps onto Tune one to one:
   ``categoricalHyperParameterRanges`` -> ``tune.choice(values)`` (wire strings, ``"true"``/``"false"``).
 * ``maxNumberOfTrainingJobs`` -> ``num_samples`` (trials in all); ``maxParallelTrainingJobs`` ->
   ``max_concurrent_trials`` (an upper bound: concurrency is also limited by the cluster's resources).
-* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``precision_at_25``, ``max``: the
-  objective of the service's only documented HPO example).
+* ``hpoObjective`` -> Tune's ``metric``/``mode`` (default ``normalized_discounted_cumulative_gain_at_10``,
+  ``max``, chosen by measurement: ``tuning.request.model.DEFAULT_OBJECTIVE_METRIC``).
 
 Decisions (where the service is silent):
 
@@ -18,10 +18,13 @@ Decisions (where the service is silent):
   liar), with a sampler seeded by ``(seed, i)``, so two runs of one request and seed try the same trials
   and give the same ``tunedHPOParams`` however the trials interleave; a configuration is not tried twice
   while unseen ones remain. The start-up (random) count is ``clamp(maxNumberOfTrainingJobs // 2, 1, 10)``.
-* **No early stopping** (FIFO scheduler): a training job trains for its ``epochs``, as a service training
-  job does; a trial's objective and model are those after its last epoch. The objective is scored on
-  validation users carved out of the training users (``hrnn.splits.hpo_splits``); the test users are
-  never seen here.
+* **Early stopping** (``early_stopping``, :mod:`.stopping`; None: every trial trains its ``epochs``, as a
+  service training job does): successive halving over epochs, ASHA's rule, decided from the trials that
+  finished before a trial started, so the same request and seed stop the same trials at the same epochs.
+  A trial's objective and model are those after its last epoch (the one it stopped after, if stopped); a
+  stopped trial is the best only when that objective is the best. The objective is scored on validation
+  interactions carved out of the training users (``hrnn.splits.hpo_splits``); the test users are never
+  seen here.
 * **Fixed hyperparameters** (``request.hyperparameters``, every recipe hyperparameter, typed) go to every
   trial; the searched ones override them.
 * **GPUs.** ``gpus_per_trial=None``: one GPU per trial when the cluster has GPUs, else CPU. A trial trains
@@ -68,6 +71,7 @@ from .fingerprint import fingerprint, storage_path
 from .progress import Progress
 from .results import HPOResult, collect_results
 from .state import ExperimentState, StateFile, trial_name
+from .stopping import EarlyStopping
 from .trial import EpochHook, hpo_trial
 
 
@@ -75,7 +79,7 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
             seed: int = 42, gpus_per_trial: float | None = None, cpus_per_trial: int = 1,
             max_epochs: int | None = None, quiet: bool = False, progress_stream: TextIO | None = None,
             storage_filesystem=None, max_failures: int = 1, best_checkpoint_dir: str | None = None,
-            epoch_hook: EpochHook | None = None) -> HPOResult:
+            epoch_hook: EpochHook | None = None, early_stopping: EarlyStopping | None = None) -> HPOResult:
     """Run (or resume) the request's HPO as the experiment ``storage/name``; see the module docstring.
 
     ``storage`` is an absolute (or relative, made absolute) local path, or a URI pyarrow understands
@@ -85,6 +89,9 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
     ``progress_stream`` (default ``sys.stderr``) gets the progress lines unless ``quiet``.
     ``gpus_per_trial`` above 1 reserves more GPUs but a trial trains on one device (``cuda:0``).
     ``epoch_hook(epoch, trial_id)`` (picklable) runs in the trial after each epoch, before its report.
+    ``early_stopping`` stops trials on its rungs (part of the experiment's identity, like the seed).
+    A finished experiment is collected without starting Ray; a local Ray this call started is shut down
+    before it returns (the memory goes back to what runs next, such as the final refit).
 
     Resume after a crash or a signal: run the same call again. Trial worker processes of a SIGKILLed
     *local* driver can outlive it for a while; make sure they are gone first
@@ -101,57 +108,83 @@ def run_hpo(data: InteractionData, splits: HPOSplits, request: SolutionRequest, 
     root, is_local = storage_path(storage)
     experiment = (os.path.join(root, name) if is_local else f"{root}/{name}", storage_filesystem)
     file = StateFile(*experiment)
-    state = _load_state(file, request, seed, max_epochs)  # refuses another request before Ray starts
-    set_ray_environment()
-    init_ray(object_store_memory=object_store_bytes(_nbytes(data) + _nbytes(splits)), quiet=quiet)
-    resources = cluster_trial_resources(gpus_per_trial, cpus_per_trial)
+    state = _load_state(file, request, seed, max_epochs, early_stopping)  # refuses another one before Ray starts
     epochs = request.hyperparameters.epochs if max_epochs is None else min(request.hyperparameters.epochs, max_epochs)
     done = sum(t.finished for t in state.trials)
     progress = Progress(None if quiet else progress_stream, hpo.max_number_of_training_jobs, done)
-    book = Book(state, file, hpo, seed, epochs, progress)
-    if not quiet:
-        if state.trials:
-            progress_stream.write(f"[hpo] resuming {experiment[0]}: {done} of {len(state.trials)} trials finished\n")
-        progress_stream.write(
-            f"[hpo] {hpo.max_number_of_training_jobs} trials, at most {hpo.max_parallel_training_jobs} at once, "
-            f"{resources.cpu:g} CPU + {resources.gpu:g} GPU each; objective {hpo.objective_metric} ({hpo.mode}); "
-            f"{experiment[0]}\n")
-        progress_stream.flush()
+    book = Book(state, file, hpo, seed, epochs, progress, early_stopping)
     if not book.done():
-        state.attempts += 1
-        book.save()
-        trainable = _trainable(data, splits, request, resources, max_epochs, epoch_hook, experiment)
-        _fit(_tuner(book, trainable, experiment, f"attempt-{state.attempts}", max_failures))
+        set_ray_environment()
+        started = init_ray(object_store_memory=object_store_bytes(_nbytes(data) + _nbytes(splits)), quiet=quiet)
+        try:
+            resources = cluster_trial_resources(gpus_per_trial, cpus_per_trial)
+            if not quiet:
+                _announce(progress_stream, state, done, experiment[0], hpo, resources, early_stopping, epochs)
+            state.attempts += 1
+            book.save()
+            trainable = _trainable(data, splits, request, resources, max_epochs, epoch_hook, experiment)
+            _fit(_tuner(book, trainable, experiment, f"attempt-{state.attempts}", max_failures))
+        finally:
+            if started:
+                _shutdown_ray()
+    elif not quiet:
+        progress_stream.write(f"[hpo] {experiment[0]}: all {done} trials had finished\n")
+        progress_stream.flush()
     stopped = interrupts.requested()
     if stopped is not None and not book.done():
         raise interrupts.Stopped(stopped)
     return collect_results(state, request, request.hyperparameters, experiment, is_local, best_checkpoint_dir)
 
 
-def _load_state(file: StateFile, request: SolutionRequest, seed: int, max_epochs: int | None) -> ExperimentState:
-    """The experiment's record, or a new one; one of another request, seed or epoch cap is refused."""
-    digest = fingerprint(request, seed, max_epochs)
+def _announce(stream: TextIO, state: ExperimentState, done: int, path: str, hpo, resources: TrialResources,
+              early_stopping: EarlyStopping | None, epochs: int) -> None:
+    if state.trials:
+        stream.write(f"[hpo] resuming {path}: {done} of {len(state.trials)} trials finished\n")
+    if early_stopping is None:
+        stopping = "no early stopping"
+    else:
+        rungs = ", ".join(map(str, early_stopping.milestones(epochs))) or "none below the last epoch"
+        stopping = (f"early stopping at epochs {rungs} (keeps the best 1/{early_stopping.reduction_factor}"
+                    + (f", {early_stopping.brackets} brackets" if early_stopping.brackets > 1 else "") + ")")
+    stream.write(
+        f"[hpo] {hpo.max_number_of_training_jobs} trials, at most {hpo.max_parallel_training_jobs} at once, "
+        f"{resources.cpu:g} CPU + {resources.gpu:g} GPU each; objective {hpo.objective_metric} ({hpo.mode}); "
+        f"{stopping}; {path}\n")
+    stream.flush()
+
+
+def _shutdown_ray() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def _load_state(file: StateFile, request: SolutionRequest, seed: int, max_epochs: int | None,
+                early_stopping: EarlyStopping | None) -> ExperimentState:
+    """The experiment's record, or a new one; one of another request, seed, epoch cap or early-stopping rule
+    is refused."""
+    digest = fingerprint(request, seed, max_epochs, early_stopping)
     if not file.exists():
         return ExperimentState(fingerprint=digest)  # written when its first run starts
     state = file.read(request.hpo)
     if state.fingerprint != digest:
         raise InvalidInputException(
-            f"The HPO experiment {file.display.rsplit('/', 1)[0]} was started with a different request, seed or "
-            "epoch cap; it can only be resumed by the same ones. Use another name (or remove that directory) "
-            "to start a new one.")
+            f"The HPO experiment {file.display.rsplit('/', 1)[0]} was started with a different request, seed, "
+            "epoch cap or early stopping; it can only be resumed by the same ones. Use another name (or remove "
+            "that directory) to start a new one.")
     return state
 
 
 def _tuner(book: Book, trainable, experiment: tuple[str, object], attempt: str, max_failures: int):
     from ray import tune
 
-    searcher, callback, stopper = tune_plugins(book)
+    searcher, callback, stopper, scheduler = tune_plugins(book)
     path, fs = experiment
     hpo = book.hpo
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric=hpo.objective_metric, mode=hpo.mode, search_alg=searcher,
+            metric=hpo.objective_metric, mode=hpo.mode, search_alg=searcher, scheduler=scheduler,
             num_samples=hpo.max_number_of_training_jobs, max_concurrent_trials=hpo.max_parallel_training_jobs,
             reuse_actors=True, trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname,
         ),

@@ -1,5 +1,5 @@
-"""Where an experiment lives, and its fingerprint: a resumed experiment must be the same request, seed and
-epoch cap."""
+"""Where an experiment lives, and its fingerprint: a resumed experiment must be the same request, seed, epoch
+cap and early-stopping rule."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def storage_path(storage: str) -> tuple[str, bool]:
     return path, True
 
 
-def fingerprint(request: SolutionRequest, seed: int, max_epochs: int | None) -> str:
+def fingerprint(request: SolutionRequest, seed: int, max_epochs: int | None, early_stopping=None) -> str:
+    """A digest of what the trials' results depend on. Without early stopping it is the digest experiments
+    had before early stopping existed, so those still resume."""
     hpo = request.hpo
     body = {
         "ranges": [{"name": r.hp.name, "type": r.type, "min": r.min_value, "max": r.max_value,
@@ -43,6 +45,8 @@ def fingerprint(request: SolutionRequest, seed: int, max_epochs: int | None) -> 
         "hyperparameters": request.hyperparameters.to_wire(),
         "seed": seed, "max_epochs": max_epochs,
     }
+    if early_stopping is not None:
+        body["early_stopping"] = early_stopping.to_dict()
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -45,6 +45,7 @@ class Progress:
         left = elapsed / new * (self.total - len(done))
         value = trial.last.get(hpo.objective_metric)
         score = f"{value:.4f}" if isinstance(value, (int, float)) else "-"
-        self._write(f"[hpo] {trial.trial_id:<10} {trial.status:<10} {hpo.objective_metric} {score}   "
+        status = f"STOPPED@{trial.stopped['epoch']}" if trial.stopped else trial.status  # by early stopping
+        self._write(f"[hpo] {trial.trial_id:<10} {status:<10} {hpo.objective_metric} {score}   "
                     f"{len(done)}/{self.total} trials, {best_text}, elapsed {clock(elapsed)}, "
                     f"ETA {clock(left)}" + (f"  ({trial.error})" if trial.error else ""))

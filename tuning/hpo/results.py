@@ -44,6 +44,13 @@ class TrialRecord:
     error: str | None = None
     started_at: float | None = None  # unix time the trial (its last attempt) started
     ended_at: float | None = None  # unix time of its last report
+    stopped_at: int | None = None  # the epoch early stopping stopped it after (None: not stopped)
+    stop_reason: str | None = None
+    peak_epoch: int | None = None  # the (first) epoch of its best objective
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,8 +90,7 @@ def collect_results(state: ExperimentState, request: SolutionRequest, base: Hype
     if not scored:
         reasons = "; ".join(f"{r.trial_id}: {r.error}" for r in records if r.error) or "no trial reported"
         raise HPOError(f"HPO failed: none of the {len(records)} trials produced an objective ({reasons})"[:2000])
-    sign = 1.0 if hpo.mode == "max" else -1.0
-    best = max(scored, key=lambda r: sign * r.objective)  # first of equals wins (trial order)
+    best = best_record(scored, hpo.mode == "max")
     trial = state.trials[records.index(best)]
     if trial.checkpoint is None:
         raise HPOError(f"HPO failed: the best trial {best.trial_id} has no checkpoint.")
@@ -98,6 +104,29 @@ def collect_results(state: ExperimentState, request: SolutionRequest, base: Hype
             prune_older_checkpoints(experiment, t.checkpoint)
     return HPOResult(best=best, best_hyperparameters=base.replace(**trial.params), best_checkpoint=best_checkpoint_dir,
                      trials=records, experiment_path=experiment_path)
+
+
+def best_record(scored: list[TrialRecord], maximize: bool) -> TrialRecord:
+    """The trial with the best objective. A stopped trial's objective is the one it stopped with, so it is
+    the best only when that objective is; among equal objectives the trial that trained more epochs wins,
+    then the earlier trial."""
+    sign = 1.0 if maximize else -1.0
+    ranked = max(enumerate(scored), key=lambda pair: (sign * pair[1].objective, pair[1].epochs, -pair[0]))
+    return ranked[1]
+
+
+def peak_epoch(history: list[dict], maximize: bool) -> int | None:
+    """The first epoch at which a learning curve's objective is at its best (a retried epoch's last report
+    counts)."""
+    by_epoch: dict[int, float] = {}
+    for entry in history:
+        epoch, value = entry.get("epoch"), entry.get("objective")
+        if isinstance(epoch, int) and isinstance(value, (int, float)) and math.isfinite(value):
+            by_epoch[epoch] = float(value)
+    if not by_epoch:
+        return None
+    sign = 1.0 if maximize else -1.0
+    return max(sorted(by_epoch), key=lambda e: sign * by_epoch[e])  # max keeps the first of equals
 
 
 def prune_older_checkpoints(experiment: tuple[str, object], keep: str) -> None:
@@ -128,6 +157,7 @@ def prune_older_checkpoints(experiment: tuple[str, object], keep: str) -> None:
 def _record(trial: TrialState, request: SolutionRequest, values: HyperParameterValues) -> TrialRecord:
     last = trial.last
     objective = last.get(request.hpo.objective_metric)
+    stopped = trial.stopped or {}
     return TrialRecord(
         trial_id=trial.trial_id,
         params=values.to_wire(ALGORITHM),
@@ -144,6 +174,9 @@ def _record(trial: TrialState, request: SolutionRequest, values: HyperParameterV
         error=trial.error,
         started_at=_optional_float(last.get("started_at")),
         ended_at=_optional_float(last.get("ended_at")),
+        stopped_at=stopped.get("epoch"),
+        stop_reason=stopped.get("reason"),
+        peak_epoch=peak_epoch(trial.history, request.hpo.mode == "max"),
     )
 
 

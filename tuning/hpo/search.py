@@ -9,7 +9,9 @@ the parameters of trials ``i-P+1 .. i-1`` as running (TPE's constant liar), with
 ``(seed, i)``. Trial ``i`` therefore waits until trials ``0 .. i-P`` have finished, which keeps at most
 ``P`` trials running, as the service does. A suggestion equal to an earlier trial's parameters is drawn
 again (a few times; then a seeded random unseen point of a finite space), so no configuration is trained
-twice while unseen ones remain. The whole state is the experiment's JSON record (:mod:`.state`).
+twice while unseen ones remain. A trial that early stopping stopped (:mod:`.stopping`) is told to TPE as
+pruned, with its objective by epoch: TPE then ranks it below every trial that ran to the end. The whole
+state is the experiment's JSON record (:mod:`.state`).
 """
 
 from __future__ import annotations
@@ -77,7 +79,10 @@ def suggest(hpo: HPOConfig, seed: int, trials: list[TrialState], index: int) -> 
             study = optuna.create_study(direction="maximize" if hpo.mode == "max" else "minimize", sampler=sampler)
             for t in trials[:index]:
                 objective = t.last.get(hpo.objective_metric)
-                if t.index <= index - parallel and t.status == "TERMINATED" and isinstance(objective, (int, float)):
+                if t.index <= index - parallel and t.status == "TERMINATED" and t.stopped is not None:
+                    study.add_trial(create_trial(params=t.params, distributions=space, state=OptunaState.PRUNED,
+                                                 intermediate_values=_curve(t)))
+                elif t.index <= index - parallel and t.status == "TERMINATED" and isinstance(objective, (int, float)):
                     study.add_trial(create_trial(params=t.params, distributions=space, value=float(objective)))
                 elif t.index <= index - parallel:
                     study.add_trial(create_trial(params=t.params, distributions=space, state=OptunaState.FAIL))
@@ -87,6 +92,15 @@ def suggest(hpo: HPOConfig, seed: int, trials: list[TrialState], index: int) -> 
         if _key(params) not in seen:
             return params
     return _unseen(hpo, seed, index, seen) or params
+
+
+def _curve(trial: TrialState) -> dict[int, float]:
+    """A stopped trial's objective by epoch: TPE ranks it below every finished trial, by how far it got."""
+    curve = {}
+    for entry in trial.history:
+        if isinstance(entry.get("epoch"), int) and isinstance(entry.get("objective"), (int, float)):
+            curve[entry["epoch"]] = float(entry["objective"])
+    return curve
 
 
 def _unseen(hpo: HPOConfig, seed: int, index: int, seen: set) -> dict | None:

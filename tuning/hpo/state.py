@@ -23,6 +23,7 @@ from hrnn.errors import InvalidInputException
 from ..request import HPOConfig
 from ..files import strict_json
 from .fingerprint import filesystem
+from .stopping import check_stop
 
 STATE_NAME = "hrnn_hpo_state.json"
 FORMAT = 1
@@ -45,6 +46,7 @@ class TrialState:
     last: dict = field(default_factory=dict)  # the last result the trial reported (JSON numbers and strings)
     history: list = field(default_factory=list)  # one entry per report
     error: str | None = None
+    stopped: dict | None = None  # early stopping's decision (:func:`.stopping.decide`), None: not stopped
 
     @property
     def trial_id(self) -> str:
@@ -118,9 +120,11 @@ def _trial(raw: object, index: int, hpo: HPOConfig, path: str) -> TrialState:
         raise _damaged(path, f"trial {index} has malformed results")
     if error is not None and not isinstance(error, str):
         raise _damaged(path, f"trial {index} has a malformed error")
+    if not check_stop(raw.get("stopped")):
+        raise _damaged(path, f"trial {index} has a malformed early-stopping decision")
     return TrialState(index=index, params=_check_params(raw.get("params"), hpo, path), status=status,
                       checkpoint=checkpoint, last=_finite_json(last, path), history=_finite_json(history, path),
-                      error=error)
+                      error=error, stopped=raw.get("stopped"))
 
 
 def parse_state(text: str, hpo: HPOConfig, path: str) -> ExperimentState:

@@ -127,7 +127,7 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
     """One training job: train on the training users, report the objective on the validation users and a
     checkpoint after every epoch; resume from Tune's checkpoint when there is one. ``config`` holds the
     searcher's typed suggestions, which replace the request's values, and the experiment's bookkeeping
-    (``hrnn_index``, ``hrnn_resume``)."""
+    (``hrnn_index``, ``hrnn_resume``, ``hrnn_stop_at``)."""
     import torch
     from ray import tune
 
@@ -152,9 +152,11 @@ def hpo_trial(config: dict, *, data: InteractionData, splits: HPOSplits, base: H
                 "trial_seconds": prior_seconds + time.perf_counter() - t0, "ended_at": time.time(), **placement,
             }, epoch)
 
+        stop_at = config.get("hrnn_stop_at")  # early stopping stopped it there before the driver restarted
+        cap = max_epochs if stop_at is None else min(stop_at, max_epochs or stop_at)
         outcome = fit(splits.training_data(data), base.replace(**params), validation=Validation(data, splits.validation),
                       checkpoint_dir=workdir, on_epoch=on_epoch, device=device, engine=engine_settings(),
-                      max_epochs=max_epochs)
+                      max_epochs=cap)
         if outcome.trainer.epoch == restored_from and last_result is not None:
             # Restored from a checkpoint that was already the last epoch (the driver died between the last
             # report and the trial's end): report that result again so the trial ends with it.

@@ -59,6 +59,10 @@ RUN_OPTIONS = (
     LocalOption("maxEpochs", "cap every trial's epochs (quick runs); at least 1", kind="integer"),
     LocalOption("storage", "Ray Tune storage: a directory or a URI such as s3://bucket/prefix (default: inside the "
                 "version); on a cluster, reachable from every node"),
+    LocalOption("earlyStopping", "HPO: stop trials that fall behind at epochs 1, 3, 9, ... (default: on)",
+                kind="boolean"),
+    LocalOption("refit", "HPO: train the best configuration again on all the training interactions and serve that "
+                "model (default: off)", kind="boolean"),
 )
 INTERACTIONS = LocalOption("interactions", "Interactions CSV or Parquet file to train on (a path or file://); "
                            "default: the solution's dataset group's imported Interactions data")

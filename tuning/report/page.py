@@ -124,7 +124,7 @@ def _metrics_section(metrics: dict) -> list[str]:
 def _charts_section(v: _Version) -> list[str]:
     charts = all_charts(v.trials, v.metric, v.kind == "Maximize", v.best, v.algorithm, v.extra, v.searched)
     out = ["<h2>Charts</h2>"]
-    unscored = sum(number(t.get("objective")) is None for t in v.trials)
+    unscored = sum(number(t.get("objective")) is None and t.get("role") != "refit" for t in v.trials)
     if unscored:
         out.append(f'<p class="note">{unscored} trial(s) without an objective value are not plotted; '
                    "see the table below.</p>")
@@ -137,24 +137,43 @@ def _trials_section(v: _Version) -> list[str]:
     """The table of every trial (the best highlighted), then any trial errors."""
     params, metric, trials = [hp.name for hp in HRNN_RECIPE.of_kind(ALGORITHM)] + v.extra, v.metric, v.trials
     others = [m for m in SERVICE_METRIC_NAMES if m != metric]
-    headers = ["trial", *params, short_metric(metric), *map(short_metric, others), "epochs", "seconds", "device",
-               "node", "status"]
+    headers = ["trial", *params, short_metric(metric), *map(short_metric, others), "epochs", "stopped after",
+               "peak epoch", "seconds", "device", "node", "status", "model"]
     rows, classes = [], []
     for t in trials:
         rows.append([t.get("trial_id", "-"), *[t.get(p, "-") for p in params], fmt(number(t.get("objective")), 4),
                      *[fmt(number(t.get(m)), 4) for m in others],
-                     t.get("epochs", "-"), fmt(number(t.get("seconds")), 3), t.get("device", "-") or "-",
-                     str(t.get("node", "-") or "-")[:8], t.get("status", "-")])
+                     t.get("epochs", "-"), _or_dash(t.get("stopped_at_epoch")), _or_dash(t.get("peak_epoch")),
+                     fmt(number(t.get("seconds")), 3), t.get("device", "-") or "-",
+                     str(t.get("node", "-") or "-")[:8], t.get("status", "-"), _model_cell(t)])
         classes.append("best" if t is v.best else "")
     first_metric = 1 + len(params)
-    numeric_cols = set(range(first_metric, first_metric + len(SERVICE_METRIC_NAMES) + 2))
+    numeric_cols = set(range(first_metric, first_metric + len(SERVICE_METRIC_NAMES) + 4))
     legend = ", ".join(f"{short_metric(m)} = {m}" for m in SERVICE_METRIC_NAMES)
     out = ["<h2>Trials</h2>", f'<div class="wide">{_table(headers, rows, numeric_cols, classes)}</div>',
-           f'<p class="note">{esc(legend)}</p>']
+           f'<p class="note">{esc(legend)}. The objective and metrics of a trial are on the validation '
+           "interactions after its last epoch (the one early stopping stopped it after, if it did).</p>"]
+    stopped = [[t.get("trial_id", "-"), t["stop_reason"]] for t in trials if t.get("stop_reason")]
+    if stopped:
+        out.append("<h2>Early stopping</h2>" + _table(["trial_id", "why it stopped"], stopped))
     if any(t.get("error") for t in trials):
         errors = [[t.get("trial_id", "-"), t["error"]] for t in trials if t.get("error")]
         out.append("<h2>Trial errors</h2>" + _table(["trial_id", "error"], errors))
     return out
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _model_cell(trial: dict) -> str:
+    """Which of the version's models a row's is: the served one (``model/``) or the best trial's own."""
+    where = trial.get("model")
+    if not where:
+        return "-"
+    served = "served" if where == "model" else "kept"
+    what = "refit on all training interactions" if trial.get("role") == "refit" else "trial's own"
+    return f"{where}/ ({what}, {served})"
 
 
 def short_metric(name: str) -> str:

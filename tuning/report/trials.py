@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-DEFAULT_OBJECTIVE = ("precision_at_25", "Maximize")
+from ..request.model import DEFAULT_OBJECTIVE_METRIC, DEFAULT_OBJECTIVE_TYPE
+
+DEFAULT_OBJECTIVE = (DEFAULT_OBJECTIVE_METRIC, DEFAULT_OBJECTIVE_TYPE)
 
 
 def number(value: Any) -> float | None:
@@ -30,8 +32,11 @@ def objective_of(solution_config: dict | None) -> tuple[str, str]:
 
 
 def best_trial(trials: list[dict], maximize: bool = True) -> dict | None:
-    """The trial with the best finite objective (the first of equals); a lone trial without one is still
-    "the" trial of a version without HPO."""
+    """The trial the version marked ``role: best``; else the one with the best finite objective (the first
+    of equals); a lone trial without one is still "the" trial of a version without HPO."""
+    marked = [t for t in trials if t.get("role") == "best"]
+    if len(marked) == 1:
+        return marked[0]
     scored = [t for t in trials if number(t.get("objective")) is not None]
     if scored:
         sign = 1.0 if maximize else -1.0

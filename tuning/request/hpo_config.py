@@ -40,7 +40,7 @@ def parse_hpo_config(recipe: Recipe, hpo: dict, fixed: dict) -> HPOConfig:
 
 
 def parse_metric_name(obj: dict, path: str) -> str:
-    """An objective's ``metricName``: one of the offline metric keys (default precision_at_25)."""
+    """An objective's ``metricName``: one of the offline metric keys (default: ``DEFAULT_OBJECTIVE_METRIC``)."""
     metric = obj.get("metricName")
     if metric is None:
         return DEFAULT_OBJECTIVE_METRIC

@@ -60,6 +60,10 @@ def add_serve_command(sub) -> None:
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per HPO trial (default 1)")
     p.add_argument("--max-epochs", type=int, default=None, help="cap every trial's epochs (quick runs, tests)")
     p.add_argument("--storage", default=None, help="Ray Tune storage path or URI (shared storage on a cluster)")
+    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
+                   help="HPO: stop trials that fall behind (as for create-solution-version; default: on)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
+                   help="HPO: train the best configuration on all the training interactions (default: off)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -95,7 +99,8 @@ def build_context(args: argparse.Namespace):
 
     workspace = Workspace.at(args.workspace, args.region, args.account_id)
     options = RunOptions(device=args.device, quiet=False, gpus_per_trial=args.gpus_per_trial,
-                         cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage).check()
+                         cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage,
+                         early_stopping=args.early_stopping, refit=args.refit).check()
     endpoint = args.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     access = Access.confined(args.data_dir or [os.getcwd()], workspace.root, endpoint)
     ctx = Context(workspace, None, access, options, origin="endpoint", resume_same_command=False,
