@@ -4,6 +4,7 @@ sequence, with no live step involved."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -33,3 +34,23 @@ def offline_recommendations(model, history: pa.Table, sent: dict[str, list[dict]
     last = torch.as_tensor(whole.times[whole.user_offsets[1:] - 1])[rows]
     states = UserStates(h_s[rows], h_u[rows], last, torch.ones(len(users), dtype=torch.bool))
     return model.recommend_states(states, k, at_time=time.time() if at_time is None else at_time)
+
+
+RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
+TINY = {"hidden_dimension": "32", "bptt": "4", "epochs": "1", "batch_size": "16", "num_negatives": "32"}
+SCHEMA = json.dumps({"type": "record", "name": "Interactions", "fields": [
+    {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"},
+    {"name": "EVENT_TYPE", "type": "string"}]})
+
+
+def imported_solution(ops, history_csv, tags: list | None = None) -> tuple[str, str]:
+    """A dataset group "shop" with ``history_csv`` imported as its Interactions and a solution on it (tiny
+    settings): the set-up the live-session tests share. Returns the group's and the solution's ARNs."""
+    ops("CreateSchema", name="events", schema=SCHEMA)
+    group = ops("CreateDatasetGroup", name="shop", **({"tags": tags} if tags else {}))["datasetGroupArn"]
+    dataset = ops("CreateDataset", name="events", schemaArn=ops.workspace.store.arn("schema", "events"),
+                  datasetGroupArn=group, datasetType="Interactions")["datasetArn"]
+    ops("CreateDatasetImportJob", jobName="history", datasetArn=dataset, dataSource={"dataLocation": str(history_csv)})
+    solution = ops("CreateSolution", name="shop", recipeArn=RECIPE, datasetGroupArn=group,
+                   solutionConfig={"algorithmHyperParameters": TINY})["solutionArn"]
+    return group, solution

@@ -14,23 +14,16 @@ import sys
 import threading
 import time
 
-import boto3
-import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
 from hrnn.synth import generate_interactions
 
+from live_reference import imported_solution
 from local_ops import Local
 from server_helpers import KEY_ID, REGION, SECRET, Server, client, wait_for
 
 pytestmark = pytest.mark.slow
-
-RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
-TINY = {"hidden_dimension": "32", "bptt": "4", "epochs": "1", "batch_size": "16", "num_negatives": "32"}
-SCHEMA = json.dumps({"type": "record", "name": "Interactions", "fields": [
-    {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"},
-    {"name": "EVENT_TYPE", "type": "string"}]})
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +35,7 @@ def prepared(tmp_path_factory):
                                                                            "EVENT_TYPE"])
     pcsv.write_csv(table, root / "history.csv")
     ops = Local(root / "ws", max_epochs=1)
-    ops("CreateSchema", name="events", schema=SCHEMA)
-    group = ops("CreateDatasetGroup", name="shop")["datasetGroupArn"]
-    dataset = ops("CreateDataset", name="events", schemaArn=ops.workspace.store.arn("schema", "events"),
-                  datasetGroupArn=group, datasetType="Interactions")["datasetArn"]
-    ops("CreateDatasetImportJob", jobName="history", datasetArn=dataset,
-        dataSource={"dataLocation": str(root / "history.csv")})
-    solution = ops("CreateSolution", name="shop", recipeArn=RECIPE, datasetGroupArn=group,
-                   solutionConfig={"algorithmHyperParameters": TINY})["solutionArn"]
+    group, solution = imported_solution(ops, root / "history.csv")
     first = ops("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
     second = ops("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
     campaign = ops("CreateCampaign", name="shop", solutionVersionArn=first)["campaignArn"]

@@ -22,14 +22,9 @@ from hrnn.errors import InvalidInputException, LimitExceededException, ResourceI
     ResourceNotFoundException
 from hrnn.synth import generate_interactions
 
-from live_reference import offline_recommendations
+from live_reference import SCHEMA, imported_solution, offline_recommendations
 from local_ops import Local
 
-RECIPE = "arn:aws:personalize:::recipe/aws-hrnn"
-TINY = {"hidden_dimension": "32", "bptt": "4", "epochs": "1", "batch_size": "16", "num_negatives": "32"}
-SCHEMA = json.dumps({"type": "record", "name": "Interactions", "fields": [
-    {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"},
-    {"name": "EVENT_TYPE", "type": "string"}]})
 TIMEOUT = 30 * 60
 
 
@@ -55,14 +50,7 @@ def world(tmp_path_factory):
     past = table.filter(pa.compute.less(table.column("TIMESTAMP"), cut))
     pcsv.write_csv(past, root / "history.csv")
     ops = Local(root / "ws", max_epochs=1)
-    ops("CreateSchema", name="events", schema=SCHEMA)
-    group = ops("CreateDatasetGroup", name="shop", tags=[{"tagKey": "team", "tagValue": "recs"}])["datasetGroupArn"]
-    dataset = ops("CreateDataset", name="events", schemaArn=ops.workspace.store.arn("schema", "events"),
-                  datasetGroupArn=group, datasetType="Interactions")["datasetArn"]
-    ops("CreateDatasetImportJob", jobName="history", datasetArn=dataset,
-        dataSource={"dataLocation": str(root / "history.csv")})
-    solution = ops("CreateSolution", name="shop", recipeArn=RECIPE, datasetGroupArn=group,
-                   solutionConfig={"algorithmHyperParameters": TINY})["solutionArn"]
+    group, solution = imported_solution(ops, root / "history.csv", tags=[{"tagKey": "team", "tagValue": "recs"}])
     version = ops("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
     campaign = ops("CreateCampaign", name="shop", solutionVersionArn=version)["campaignArn"]
     tracker = ops("CreateEventTracker", name="site", datasetGroupArn=group)

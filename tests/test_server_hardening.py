@@ -4,7 +4,6 @@ claim protocol for a version the endpoint queued and the command line would take
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
