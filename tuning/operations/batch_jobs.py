@@ -17,7 +17,8 @@ from ..batch import MAX_INPUT_BYTES, score_file
 from ..lifecycle import PENDING
 from ..locations import Location, check_target, parse, read_into, write_from
 from ..paging import page
-from .filters import filter_masks
+from .listing import summary
+from .filters import load_filter
 from .jobs import Job, start
 from .recorded import recorded_kind, resume_recorded, run_recorded
 from .tags import tagged
@@ -71,8 +72,7 @@ def list_batch_inference_jobs(ctx, request: dict) -> dict:
     records = ctx.store.all(arns.BATCH_JOB)
     if request.get("solutionVersionArn"):
         records = [r for r in records if r.public["solutionVersionArn"] == request["solutionVersionArn"]]
-    return page([{k: r.public[k] for k in _SUMMARY if k in r.public} for r in records], request,
-                "batchInferenceJobs")
+    return page([summary(r.public, _SUMMARY) for r in records], request, "batchInferenceJobs")
 
 
 def run_batch_job(ctx, name: str) -> None:
@@ -95,12 +95,12 @@ def _masks(ctx, record, model):
     filter_arn = record.public.get("filterArn")
     if not filter_arn:
         return None
+    allowed = load_filter(ctx, filter_arn)
 
     def masks_for(lines: list):
         import torch
 
-        return torch.cat([filter_masks(ctx, filter_arn, line.get("filterValues"), model.model,
-                                       [str(line["userId"])]) for line in lines])
+        return torch.cat([allowed(line.get("filterValues"), model.model, [str(line["userId"])]) for line in lines])
     return masks_for
 
 

@@ -20,11 +20,13 @@ import sys
 import threading
 import time
 
-from hrnn.errors import InvalidInputException, LimitExceededException, ResourceInUseException
+from hrnn.errors import InvalidInputException, LimitExceededException, ResourceInUseException, \
+    ResourceNotFoundException
 
 from .. import arns
 from ..lifecycle import ACTIVE, FAILED, IN_PROGRESS, PENDING
 from ..paging import page
+from .listing import summary
 from .jobs import InlineRunner
 from .tags import tagged
 from .versions import active_version
@@ -81,7 +83,7 @@ def group_of(ctx, version_record) -> str | None:
         return None
     try:
         return ctx.store.identity.parse(arns.DATASET_GROUP, group)
-    except Exception:  # noqa: BLE001 - a placeholder ARN of another account: no group here, no events
+    except (InvalidInputException, ResourceNotFoundException):  # a placeholder ARN: no group here, no events
         return None
 
 
@@ -156,9 +158,8 @@ def _switch(ctx, name: str) -> None:
             "solutionVersionArn": update["solutionVersionArn"], "minProvisionedTPS": update["minProvisionedTPS"],
             **({"campaignConfig": update["campaignConfig"]} if "campaignConfig" in update else {}),
             "latestCampaignUpdate": {**update, "status": ACTIVE, "lastUpdatedDateTime": time.time()}})
-        if previous != update["solutionVersionArn"] and not any(
-                r.public["solutionVersionArn"] == previous for r in store.all(arns.CAMPAIGN)):
-            ctx.models.drop(previous)
+        if previous != update["solutionVersionArn"]:
+            _release(ctx, previous)
     except Exception as exc:  # noqa: BLE001 - described on the update, never raised in a thread
         reason = getattr(exc, "message", None) or f"Internal error: {exc!r}"
         store.update(store.get(arns.CAMPAIGN, name), {"latestCampaignUpdate": {
@@ -191,16 +192,20 @@ def list_campaigns(ctx, request: dict) -> dict:
     if request.get("solutionArn"):
         prefix = ctx.store.find(arns.SOLUTION, request["solutionArn"]).arn + "/"
         records = [r for r in records if r.public["solutionVersionArn"].startswith(prefix)]
-    return page([{k: r.public[k] for k in _SUMMARY if k in r.public} for r in records], request, "campaigns")
+    return page([summary(r.public, _SUMMARY) for r in records], request, "campaigns")
 
 
 def delete_campaign(ctx, request: dict) -> dict:
     record = ctx.store.find(arns.CAMPAIGN, request["campaignArn"])
     ctx.store.delete(record)
-    version = record.public["solutionVersionArn"]
-    if not any(r.public["solutionVersionArn"] == version for r in ctx.store.all(arns.CAMPAIGN)):
-        ctx.models.drop(version)
+    _release(ctx, record.public["solutionVersionArn"])
     return {}
+
+
+def _release(ctx, version_arn: str) -> None:
+    """Let a version's loaded model go once no campaign serves it."""
+    if not any(r.public["solutionVersionArn"] == version_arn for r in ctx.store.all(arns.CAMPAIGN)):
+        ctx.models.drop(version_arn)
 
 
 def resume(ctx) -> None:

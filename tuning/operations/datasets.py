@@ -17,7 +17,7 @@ from hrnn.errors import InvalidInputException, ResourceInUseException, ResourceN
 
 from .. import arns
 from ..lifecycle import ACTIVE, FINAL
-from ..paging import page
+from .listing import list_records
 from .schemas import check_fits
 from .tags import tagged
 
@@ -39,8 +39,7 @@ def describe_dataset_group(ctx, request: dict) -> dict:
 
 
 def list_dataset_groups(ctx, request: dict) -> dict:
-    groups = [pick(r.public, _GROUP_SUMMARY) for r in ctx.store.all(arns.DATASET_GROUP)]
-    return page(groups, request, "datasetGroups")
+    return list_records(ctx, request, arns.DATASET_GROUP, "datasetGroups", _GROUP_SUMMARY)
 
 
 def create_dataset(ctx, request: dict) -> dict:
@@ -63,11 +62,8 @@ def describe_dataset(ctx, request: dict) -> dict:
 
 
 def list_datasets(ctx, request: dict) -> dict:
-    records = ctx.store.all(arns.DATASET)
-    if request.get("datasetGroupArn"):
-        group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"])
-        records = [r for r in records if r.public["datasetGroupArn"] == group.arn]
-    return page([pick(r.public, _DATASET_SUMMARY) for r in records], request, "datasets")
+    return list_records(ctx, request, arns.DATASET, "datasets", _DATASET_SUMMARY,
+                        parent=("datasetGroupArn", arns.DATASET_GROUP))
 
 
 def delete_dataset_group(ctx, request: dict) -> dict:
@@ -107,7 +103,3 @@ def interactions_data(ctx, dataset_group_arn: str) -> tuple[str, str]:
         raise InvalidInputException(
             f"Dataset {dataset.arn} has no data yet; import some with CreateDatasetImportJob and wait for ACTIVE.")
     return data, dataset.arn
-
-
-def pick(record: dict, keys: tuple[str, ...]) -> dict:
-    return {k: record[k] for k in keys if k in record}

@@ -8,12 +8,14 @@ interactions per event type come from the dataset group's imported data and its 
 
 from __future__ import annotations
 
+from typing import Callable
+
 from hrnn.errors import InvalidInputException
 
 from .. import arns
 from ..filter_expressions import MAX_VALUES, parse, placeholder_values
 from ..lifecycle import ACTIVE
-from ..paging import page
+from .listing import list_records
 from .tags import tagged
 
 _SUMMARY = ("name", "filterArn", "creationDateTime", "lastUpdatedDateTime", "datasetGroupArn", "failureReason",
@@ -35,11 +37,7 @@ def describe_filter(ctx, request: dict) -> dict:
 
 
 def list_filters(ctx, request: dict) -> dict:
-    records = ctx.store.all(arns.FILTER)
-    if request.get("datasetGroupArn"):
-        group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"]).arn
-        records = [r for r in records if r.public["datasetGroupArn"] == group]
-    return page([{k: r.public[k] for k in _SUMMARY if k in r.public} for r in records], request, "Filters")
+    return list_records(ctx, request, arns.FILTER, "Filters", _SUMMARY, parent=("datasetGroupArn", arns.DATASET_GROUP))
 
 
 def delete_filter(ctx, request: dict) -> dict:
@@ -47,24 +45,28 @@ def delete_filter(ctx, request: dict) -> dict:
     return {}
 
 
-def filter_masks(ctx, filter_arn: str, filter_values: dict | None, model, users: list[str],
-                 member: str = "filterArn"):
-    """[users, items] of ``model`` (a LoadedModel): True where the filter lets the item through for the user."""
+def load_filter(ctx, filter_arn: str, member: str = "filterArn") -> Callable:
+    """The filter an ARN names, read and parsed once (a batch job applies it to every line), as
+    ``masks(filter_values, model, users)``: [users, items] of ``model`` (a LoadedModel), True where the filter
+    lets the item through for the user."""
     import torch
 
     record = ctx.store.find(arns.FILTER, filter_arn, member)
     filters = parse(record.public["filterExpression"])
-    if filter_values is not None and len(filter_values) > MAX_VALUES:
-        raise InvalidInputException(f"filterValues has {len(filter_values)} entries; at most {MAX_VALUES}.")
-    values = placeholder_values(filters, filter_values)
     index = ctx.live.interactions(ctx.store, record.private["group"])
-    masks = torch.ones(len(users), model.model.config.n_items, dtype=torch.bool)
-    for row, user in enumerate(users):
-        only, excluded = index.allowed(user, filters, values)
-        if only is not None:
-            masks[row] = False
-            keep = model.item_indices(sorted(only))
-            masks[row, torch.as_tensor(keep[keep >= 0])] = True
-        gone = model.item_indices(sorted(excluded))
-        masks[row, torch.as_tensor(gone[gone >= 0])] = False
-    return masks
+
+    def masks_for(filter_values: dict | None, model, users: list[str]) -> torch.Tensor:
+        if filter_values is not None and len(filter_values) > MAX_VALUES:
+            raise InvalidInputException(f"filterValues has {len(filter_values)} entries; at most {MAX_VALUES}.")
+        values = placeholder_values(filters, filter_values)
+        masks = torch.ones(len(users), model.model.config.n_items, dtype=torch.bool)
+        for row, user in enumerate(users):
+            only, excluded = index.allowed(user, filters, values)
+            if only is not None:
+                masks[row] = False
+                keep = model.item_indices(sorted(only))
+                masks[row, torch.as_tensor(keep[keep >= 0])] = True
+            gone = model.item_indices(sorted(excluded))
+            masks[row, torch.as_tensor(gone[gone >= 0])] = False
+        return masks
+    return masks_for

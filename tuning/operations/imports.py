@@ -18,7 +18,7 @@ from hrnn.errors import InvalidInputException, ResourceInUseException
 from .. import arns
 from ..lifecycle import FINAL, PENDING
 from ..locations import Location, parse, read_into
-from ..paging import page
+from .listing import list_records
 from ..store import Record, Store
 from .jobs import Job, start
 from .recorded import recorded_kind, resume_recorded, run_recorded
@@ -55,12 +55,8 @@ def describe_dataset_import_job(ctx, request: dict) -> dict:
 
 
 def list_dataset_import_jobs(ctx, request: dict) -> dict:
-    records = ctx.store.all(arns.IMPORT_JOB)
-    if request.get("datasetArn"):
-        dataset = ctx.store.find(arns.DATASET, request["datasetArn"])
-        records = [r for r in records if r.public["datasetArn"] == dataset.arn]
-    return page([{k: r.public[k] for k in _SUMMARY if k in r.public} for r in records], request,
-                "datasetImportJobs")
+    return list_records(ctx, request, arns.IMPORT_JOB, "datasetImportJobs", _SUMMARY,
+                        parent=("datasetArn", arns.DATASET))
 
 
 def run_import(ctx, name: str) -> None:

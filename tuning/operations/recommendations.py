@@ -16,7 +16,7 @@ from hrnn.errors import InvalidInputException
 
 from .. import arns
 from .campaigns import campaign_model
-from .filters import filter_masks
+from .filters import load_filter
 
 _NOT_SUPPORTED = {
     "recommenderArn": "recommenders (domain dataset groups) are not supported; give campaignArn",
@@ -49,7 +49,7 @@ def get_recommendations(ctx, request: dict) -> dict:
     check_num_results(num_results)
     model = model_for(ctx, request["campaignArn"])
     if request.get("filterArn"):
-        masks = filter_masks(ctx, request["filterArn"], request.get("filterValues"), model.model, [user_id])
+        masks = load_filter(ctx, request["filterArn"])(request.get("filterValues"), model.model, [user_id])
         row = model.recommend([user_id], num_results, masks=masks)[0]
     elif request.get("filterValues"):
         raise InvalidInputException("filterValues: give filterArn too (the values fill its placeholders).")

@@ -12,7 +12,7 @@ import json
 from hrnn.errors import InvalidInputException, ResourceInUseException
 
 from .. import arns
-from ..paging import page
+from .listing import list_records
 
 AVRO_TYPES = ("string", "long", "int", "float", "double", "boolean", "null")
 REQUIRED_FIELDS = {
@@ -46,9 +46,8 @@ def delete_schema(ctx, request: dict) -> dict:
 
 
 def list_schemas(ctx, request: dict) -> dict:
-    summaries = [{k: r.public[k] for k in ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")}
-                 for r in ctx.store.all(arns.SCHEMA)]
-    return page(summaries, request, "schemas")
+    return list_records(ctx, request, arns.SCHEMA, "schemas",
+                        ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime"))
 
 
 def parse_fields(text: str) -> dict[str, list[str]]:

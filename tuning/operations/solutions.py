@@ -14,7 +14,7 @@ from hrnn.errors import ResourceInUseException
 from .. import arns
 from ..contract import public
 from ..lifecycle import ACTIVE, UNFINISHED
-from ..paging import page
+from .listing import list_records
 from ..request import typed_request
 from ..workspace import version_summary
 from .tags import tagged
@@ -47,12 +47,8 @@ def describe_solution(ctx, request: dict) -> dict:
 
 
 def list_solutions(ctx, request: dict) -> dict:
-    group = request.get("datasetGroupArn")
-    if group:
-        group = ctx.store.find(arns.DATASET_GROUP, group).arn
-    found = [{k: r.public[k] for k in _SUMMARY if k in r.public} for r in ctx.store.all(arns.SOLUTION)
-             if not group or r.public.get("datasetGroupArn") == group]
-    return page(found, request, "solutions")
+    return list_records(ctx, request, arns.SOLUTION, "solutions", _SUMMARY,
+                        parent=("datasetGroupArn", arns.DATASET_GROUP))
 
 
 def delete_solution(ctx, request: dict) -> dict:

@@ -13,7 +13,7 @@ from hrnn.errors import LimitExceededException
 
 from .. import arns
 from ..lifecycle import ACTIVE
-from ..paging import page
+from .listing import list_records
 from .tags import tagged
 
 _SUMMARY = ("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime")
@@ -41,11 +41,8 @@ def describe_event_tracker(ctx, request: dict) -> dict:
 
 
 def list_event_trackers(ctx, request: dict) -> dict:
-    records = ctx.store.all(arns.EVENT_TRACKER)
-    if request.get("datasetGroupArn"):
-        group = ctx.store.find(arns.DATASET_GROUP, request["datasetGroupArn"]).arn
-        records = [r for r in records if r.public["datasetGroupArn"] == group]
-    return page([{k: r.public[k] for k in _SUMMARY} for r in records], request, "eventTrackers")
+    return list_records(ctx, request, arns.EVENT_TRACKER, "eventTrackers", _SUMMARY,
+                        parent=("datasetGroupArn", arns.DATASET_GROUP))
 
 
 def delete_event_tracker(ctx, request: dict) -> dict:

@@ -55,12 +55,13 @@ def training_data(ctx, solution) -> tuple[str, str, int]:
         raise InvalidInputException(
             f"Solution {solution.arn} has no dataset group to train on: give --interactions FILE (hrnn command), or "
             "create the solution with a datasetGroupArn whose Interactions dataset has imported data.")
-    if not ctx.store.exists(arns.DATASET_GROUP, ctx.store.identity.parse(arns.DATASET_GROUP, group, "datasetGroupArn")):
+    group_name = ctx.store.identity.parse(arns.DATASET_GROUP, group, "datasetGroupArn")
+    if not ctx.store.exists(arns.DATASET_GROUP, group_name):
         raise InvalidInputException(
             f"Solution {solution.arn}'s dataset group {group} does not exist here; give --interactions FILE (hrnn "
             "command), or create the dataset group and import its Interactions data first.")
     data, dataset = interactions_data(ctx, group)
-    events = ctx.live.log(ctx.store, ctx.store.identity.parse(arns.DATASET_GROUP, group)).events()
+    events = ctx.live.log(ctx.store, group_name).events()
     if not events:
         return data, f"the imported data of {dataset}", -1
     combined = Path(data).with_name(f"{Path(data).stem}+events-{events[-1].seq}.parquet")
