@@ -44,6 +44,12 @@ class UserStates:
         rows = torch.as_tensor(rows)
         return UserStates(self.h_s[rows], self.h_u[rows], self.last_time[rows], self.has_history[rows])
 
+    def put(self, rows, states: "UserStates") -> None:
+        """Write ``states`` into these rows (an index or a boolean mask), in place."""
+        rows = torch.as_tensor(rows)
+        self.h_s[rows], self.h_u[rows], self.last_time[rows], self.has_history[rows] = (
+            states.h_s, states.h_u, states.last_time, states.has_history)
+
     def copy(self) -> "UserStates":
         return UserStates(self.h_s.clone(), self.h_u.clone(), self.last_time.clone(), self.has_history.clone())
 
@@ -68,9 +74,7 @@ def advance(model: HRNN, states: UserStates, items, times, session_timeout_secon
     out = states.copy()
     rows = torch.nonzero(known).squeeze(1)
     if len(rows):
-        moved = _step(model, states.take(rows), items[rows], times[rows], session_timeout_seconds)
-        out.h_s[rows], out.h_u[rows], out.last_time[rows], out.has_history[rows] = (
-            moved.h_s, moved.h_u, moved.last_time, moved.has_history)
+        out.put(rows, _step(model, states.take(rows), items[rows], times[rows], session_timeout_seconds))
     return out
 
 

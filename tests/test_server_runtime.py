@@ -3,8 +3,10 @@ scores them (linear in the catalogue, with the full sort's order)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -65,6 +67,18 @@ def test_requests_that_arrive_while_a_batch_is_scored_form_the_next_batch():
     for i, row in enumerate(rows):
         assert row["itemList"][0]["itemId"] == f"u{i}-0"
         assert len(row["itemList"]) >= (3 if i == 0 else 2 + i % 3)  # at least what was asked (a prefix)
+
+
+def test_a_model_the_server_no_longer_serves_is_not_held_by_the_batcher():
+    """After UpdateCampaign or DeleteCampaign drops a model, its memory is freed: the batcher keeps no lane
+    (and no reference) for it."""
+    batcher = RecommendationBatcher()
+    model = _SlowModel(pause=0)
+    assert batcher.recommend(model, "u1", 2)["itemList"][0]["itemId"] == "u1-0"
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_batch_is_capped_and_a_failure_reaches_only_its_batch():

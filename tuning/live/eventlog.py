@@ -129,36 +129,25 @@ class EventLog:
     # ---- reading ------------------------------------------------------------------------------------
     def _catch_up(self) -> None:
         """Read what other writers appended since this object last looked (caller holds the flock)."""
-        for line in self._read_from(self._size):
+        lines, self._size = self._lines(self._size)
+        for line in lines:
             self._ids.add(line["eventId"])
             self._count = line["seq"] + 1
 
-    def _read_from(self, offset: int) -> list[dict]:
+    def _lines(self, offset: int = 0) -> tuple[list[dict], int]:
+        """The complete lines from byte ``offset`` on, and the offset after them."""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(offset)
                 data = fh.read()
         except FileNotFoundError:
-            return []
+            return [], offset
         complete = data[:data.rfind(b"\n") + 1]  # a torn last line (a crash mid-write) was never acknowledged
-        self._size = offset + len(complete)
-        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()], offset + len(complete)
 
     def events(self, after: int = -1) -> list[Event]:
         """Every recorded event with ``seq > after``, in order."""
-        try:
-            with open(self.path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            return []
-        complete = data[:data.rfind(b"\n") + 1]
-        return [e for e in (Event.from_line(json.loads(line)) for line in complete.splitlines() if line.strip())
-                if e.seq > after]
-
-    def last_seq(self) -> int:
-        """The seq of the newest recorded event (-1: none)."""
-        events = self.events()
-        return events[-1].seq if events else -1
+        return [e for e in map(Event.from_line, self._lines()[0]) if e.seq > after]
 
 
 def training_rows(events: list[Event]) -> dict[str, list]:

@@ -85,7 +85,6 @@ def _add_table(index: InteractionIndex, path: str) -> None:
 
     names = pq.read_schema(path).names
     table = pq.read_table(path, columns=[c for c in ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE") if c in names])
-    order = np.argsort(table.column("TIMESTAMP").to_numpy(), kind="stable")
+    table = table.take(np.argsort(table.column("TIMESTAMP").to_numpy(), kind="stable"))
     types = table.column("EVENT_TYPE").to_pylist() if "EVENT_TYPE" in names else [""] * table.num_rows
-    users, items = table.column("USER_ID").to_pylist(), table.column("ITEM_ID").to_pylist()
-    index.add([users[i] for i in order], [items[i] for i in order], [types[i] for i in order])
+    index.add(table.column("USER_ID").to_pylist(), table.column("ITEM_ID").to_pylist(), types)

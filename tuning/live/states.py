@@ -89,10 +89,8 @@ class LiveModel:
         for keys in by_length.values():
             window = np.asarray([queues[k] for k in keys], dtype=np.int64).transpose(1, 0, 2)  # [T, B, (item, time)]
             index = torch.as_tensor([rows[k] for k in keys])
-            moved = advance_window(self.model.model, s.take(index), window[..., 0], window[..., 1],
-                                   self.model.info["session_timeout_seconds"])
-            s.h_s[index], s.h_u[index], s.last_time[index], s.has_history[index] = (
-                moved.h_s, moved.h_u, moved.last_time, moved.has_history)
+            s.put(index, advance_window(self.model.model, s.take(index), window[..., 0], window[..., 1],
+                                        self.model.info["session_timeout_seconds"]))
 
     def _ensure(self, keys: list[tuple[str, str]]) -> list[int]:
         """Rows for these states, new ones from the model's stored states (a user it knows) or empty."""
@@ -105,10 +103,7 @@ class LiveModel:
             fresh.last_time[anonymous], fresh.has_history[anonymous] = 0, False
             base = len(self._rows)
             self._grow(base + len(new))
-            rows = torch.arange(base, base + len(new))
-            s = self._states
-            s.h_s[rows], s.h_u[rows], s.last_time[rows], s.has_history[rows] = (
-                fresh.h_s, fresh.h_u, fresh.last_time, fresh.has_history)
+            self._states.put(torch.arange(base, base + len(new)), fresh)
             for i, key in enumerate(new):
                 self._rows[key] = base + i
         return [self._rows[k] for k in keys]
@@ -141,9 +136,7 @@ class LiveModel:
         if size <= capacity:
             return
         bigger = UserStates.new_users(max(size, 2 * capacity, 64), self._states.h_s.shape[1])
-        old = torch.arange(capacity)
-        bigger.h_s[old], bigger.h_u[old], bigger.last_time[old], bigger.has_history[old] = (
-            self._states.h_s, self._states.h_u, self._states.last_time, self._states.has_history)
+        bigger.put(torch.arange(capacity), self._states)
         self._states = bigger
 
     def active_users(self) -> int:

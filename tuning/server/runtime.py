@@ -11,14 +11,14 @@ an idle server scores a lone request at once.
 from __future__ import annotations
 
 import threading
+import weakref
 from concurrent.futures import Future
 
 MAX_BATCH = 64
 
 
 class _Lane:
-    def __init__(self, model):
-        self.model = model
+    def __init__(self):
         self.pending: list[tuple[str, int, Future]] = []
         self.scoring = False
         self.cond = threading.Condition()
@@ -27,14 +27,15 @@ class _Lane:
 class RecommendationBatcher:
     def __init__(self, max_batch: int = MAX_BATCH):
         self.max_batch = max_batch
-        self._lanes: dict[int, _Lane] = {}
+        # A lane per model, gone with the model (an UpdateCampaign or DeleteCampaign lets the old one go).
+        self._lanes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._guard = threading.Lock()
 
     def _lane(self, model) -> _Lane:
         with self._guard:
-            lane = self._lanes.get(id(model))
-            if lane is None or lane.model is not model:
-                lane = self._lanes[id(model)] = _Lane(model)
+            lane = self._lanes.get(model)
+            if lane is None:
+                lane = self._lanes[model] = _Lane()
             return lane
 
     def recommend(self, model, user_id: str, num_results: int) -> dict:
@@ -52,7 +53,7 @@ class RecommendationBatcher:
             while not future.done():
                 with lane.cond:
                     batch, lane.pending = lane.pending[:self.max_batch], lane.pending[self.max_batch:]
-                self._score(lane.model, batch)
+                self._score(model, batch)
                 with lane.cond:
                     lane.cond.notify_all()  # the answered requests return
         finally:
