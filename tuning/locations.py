@@ -317,6 +317,11 @@ def _publish(source: Path, dir_fd: int, name: str, loc: Location, member: str, o
 
 # ---- S3, through the operator's configuration only ----------------------------------------------------
 
+def s3_endpoint(environ=os.environ) -> str | None:
+    """The S3-compatible endpoint from the standard AWS environment (the operator's, never a request's)."""
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+
+
 def s3_filesystem(access: Access):
     """pyarrow's S3 filesystem for the configured endpoint (credentials and region from the environment)."""
     from pyarrow import fs

@@ -5,6 +5,7 @@ trains nothing and says ACTIVE."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -26,6 +27,14 @@ class RunOptions:
     early_stopping: bool = True  # HPO: stop trials that fall behind on early stopping's rungs
     refit: bool = False  # HPO: train the best configuration again on all the training interactions (did not
     # pay on generated data: README *HPO's budget*)
+
+    @classmethod
+    def from_members(cls, members: dict, quiet: bool = False) -> "RunOptions":
+        """The options as both front ends name them (``gpusPerTrial``: the operations' ``RUN_OPTIONS``); an
+        absent or null one takes its default, members that are not run options are left out."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"quiet"}
+        given = {re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", k).lower(): v for k, v in members.items() if v is not None}
+        return cls(quiet=quiet, **{k: v for k, v in given.items() if k in names})
 
     def check(self) -> "RunOptions":
         for name, flag in (("early_stopping", "--no-early-stopping"), ("refit", "--no-refit")):
@@ -49,9 +58,7 @@ class RunOptions:
         return self
 
     def to_dict(self) -> dict:
-        return {"device": self.device, "quiet": self.quiet, "gpus_per_trial": self.gpus_per_trial,
-                "cpus_per_trial": self.cpus_per_trial, "max_epochs": self.max_epochs, "storage": self.storage,
-                "early_stopping": self.early_stopping, "refit": self.refit}
+        return dataclasses.asdict(self)
 
     def identity(self) -> dict:
         """What a resumed run must share with the run it resumes (what the results depend on)."""

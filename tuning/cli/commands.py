@@ -38,8 +38,9 @@ def _member_options(service: str, operation: str) -> list[Option]:
     return options
 
 
-def _local_options(op) -> list[Option]:
-    return [Option(o.member, o.help, kind=o.kind, default=o.default, local=True) for o in op.local]
+def _local_options(declared) -> list[Option]:
+    """The operations' local options (``LocalOption``) as command-line options."""
+    return [Option(o.member, o.help, kind=o.kind, default=o.default, local=True) for o in declared]
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,7 +50,7 @@ def operation_commands() -> tuple[Command, ...]:
     commands = []
     for op in TABLE.values():
         model = operation_model(op.service, op.name) or {}
-        options = _member_options(op.service, op.name) + _local_options(op)
+        options = _member_options(op.service, op.name) + _local_options(op.local)
         passthrough = False
         if op.name == "CreateSolution":  # the request as a file, as the README has always shown it
             options = [Option("request", "request file (or use --cli-input-json)", positional=True, local=True),
@@ -67,7 +68,7 @@ def operation_commands() -> tuple[Command, ...]:
 def _run_options() -> tuple[Option, ...]:
     from ..operations import RUN_OPTIONS
 
-    return tuple(Option(o.member, o.help, kind=o.kind, default=o.default, local=True) for o in RUN_OPTIONS)
+    return tuple(_local_options(RUN_OPTIONS))
 
 
 def _synth_options() -> tuple[Option, ...]:

@@ -6,19 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import sys
 
-from ..locations import Access
+from ..locations import Access, s3_endpoint
 from ..operations import Context, call, inline_runner
 from ..run_options import RunOptions
 from ..workspace import Workspace
 from .arguments import Command, UsageError, members
-
-
-def s3_endpoint(environ=os.environ) -> str | None:
-    """The S3-compatible endpoint from the standard AWS environment (the operator's, never a request's)."""
-    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
 
 
 def context_for(args, local: dict) -> Context:
@@ -28,11 +22,7 @@ def context_for(args, local: dict) -> Context:
     access = Access.confined(roots, workspace.root, s3_endpoint()) if roots else \
         Access(None, workspace.root, s3_endpoint())
     quiet = getattr(args, "quiet", False)
-    options = RunOptions(device=local.get("device", "auto"), quiet=quiet, gpus_per_trial=local.get("gpusPerTrial"),
-                         cpus_per_trial=local.get("cpusPerTrial", 1), max_epochs=local.get("maxEpochs"),
-                         storage=local.get("storage"), early_stopping=local.get("earlyStopping") is not False,
-                         refit=local.get("refit") is True)
-    return Context(workspace, inline_runner(), access, options, origin="cli", local=local,
+    return Context(workspace, inline_runner(), access, RunOptions.from_members(local, quiet), origin="cli", local=local,
                    note=(lambda text: None) if quiet else (lambda text: sys.stderr.write(text.rstrip("\n") + "\n")))
 
 

@@ -55,16 +55,24 @@ def add_serve_command(sub) -> None:
                    help=f"seconds a connection may take to send a request's headers, sit idle, or pause in a body "
                         f"(default {DEFAULT_HEADER_TIMEOUT:g})")
     p.add_argument("--inference-threads", type=int, default=1, help="torch threads scoring GetRecommendations")
-    p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per HPO trial (as for create-solution-version)")
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs per HPO trial (default 1)")
-    p.add_argument("--max-epochs", type=int, default=None, help="cap every trial's epochs (quick runs, tests)")
-    p.add_argument("--storage", default=None, help="Ray Tune storage path or URI (shared storage on a cluster)")
-    p.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
-                   help="HPO: stop trials that fall behind (as for create-solution-version; default: on)")
-    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=False,
-                   help="HPO: train the best configuration on all the training interactions (default: off)")
+    _add_run_options(p)
     p.set_defaults(func=cmd_serve)
+
+
+def _add_run_options(p) -> None:
+    """How the server's trainings run: create-solution-version's run options, declared once (``RUN_OPTIONS``)."""
+    from botocore import xform_name
+
+    from ..operations import RUN_OPTIONS
+
+    for option in RUN_OPTIONS:
+        flag = "--" + xform_name(option.member, "-")
+        if option.kind == "boolean":
+            p.add_argument(flag, dest=option.member, action=argparse.BooleanOptionalAction, default=None,
+                           help=option.help)
+        else:
+            p.add_argument(flag, dest=option.member, type={"integer": int, "number": float}.get(option.kind, str),
+                           default=None, metavar=flag[2:].upper().replace("-", "_"), help=option.help)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -91,17 +99,15 @@ def _exit(message: str) -> None:
 
 
 def build_context(args: argparse.Namespace):
-    from ..locations import Access
-    from ..operations import Context, background_runner
+    from ..locations import Access, s3_endpoint
+    from ..operations import RUN_OPTIONS, Context, background_runner
     from ..run_options import RunOptions
     from ..workspace import Workspace
     from .runtime import RecommendationBatcher
 
     workspace = Workspace.at(args.workspace, args.region, args.account_id)
-    options = RunOptions(device=args.device, quiet=False, gpus_per_trial=args.gpus_per_trial,
-                         cpus_per_trial=args.cpus_per_trial, max_epochs=args.max_epochs, storage=args.storage,
-                         early_stopping=args.early_stopping, refit=args.refit).check()
-    endpoint = args.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options = RunOptions.from_members({o.member: getattr(args, o.member) for o in RUN_OPTIONS}).check()
+    endpoint = args.s3_endpoint_url or s3_endpoint()
     access = Access.confined(args.data_dir or [os.getcwd()], workspace.root, endpoint)
     ctx = Context(workspace, None, access, options, origin="endpoint", resume_same_command=False,
                   max_campaigns=args.max_campaigns, note=_log, recommend=RecommendationBatcher().recommend)
